@@ -1,0 +1,150 @@
+"""One software-defined asset per catalog symbol × timeframe.
+
+The base timeframe (and any timeframe the catalog lists under `fetch`) is fetched from the API;
+every other timeframe is derived from the base bars already in the store, so lineage reads
+`candles/eurusd/m1 → candles/eurusd/h1`. All candle assets use a single-run backfill policy: a
+backfill of a year of daily partitions is one run that fetches the whole range in as few
+requests as the API's 50,000-bar pages allow, never one request per day.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+from dagster import (
+    AssetDep,
+    AssetExecutionContext,
+    AssetKey,
+    AssetsDefinition,
+    BackfillPolicy,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+
+from massive_pipeline.assets.partitions import partitions_for, window_bounds
+from massive_pipeline.catalog import Catalog, SymbolSpec
+from massive_pipeline.resample import resample_bars
+from massive_pipeline.resources import MassiveResource
+from massive_pipeline.store import CandleStore, WriteResult
+from massive_pipeline.store_resource import CandleStoreResource
+from massive_pipeline.timeframes import Timeframe
+
+PREVIEW_ROWS = 5
+
+
+def candle_key(symbol: str, timeframe: Timeframe) -> AssetKey:
+    return AssetKey(["candles", symbol.lower(), timeframe.key])
+
+
+def markdown_preview(bars: pd.DataFrame, rows: int = PREVIEW_ROWS) -> str:
+    """The last bars as a markdown table (no tabulate dependency; the UI renders it)."""
+    tail = bars.tail(rows)
+    cols = ["ts", "open", "high", "low", "close", "volume"]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for row in tail[cols].itertuples(index=False):
+        ts = pd.Timestamp(row[0]).strftime("%Y-%m-%d %H:%M")
+        lines.append("| " + " | ".join([ts, *(f"{v:.6g}" for v in row[1:])]) + " |")
+    return "\n".join(lines)
+
+
+def write_metadata(result: WriteResult, bars: pd.DataFrame, **extra: object) -> dict[str, object]:
+    meta: dict[str, object] = {
+        "rows_written": result.rows_written,
+        "rows_replaced": result.rows_deleted,
+        "first_bar": str(result.first_ts) if result.first_ts is not None else "none",
+        "last_bar": str(result.last_ts) if result.last_ts is not None else "none",
+        "preview": MetadataValue.md(markdown_preview(bars) if len(bars) else "_no bars in this window_"),
+    }
+    meta.update(extra)
+    return meta
+
+
+def _record_sync(store: CandleStore, spec: SymbolSpec, tf: Timeframe) -> None:
+    store.update_sync_status(
+        spec.symbol, tf, status="ok", last_bar_ts=store.last_bar_ts(spec.symbol, tf),
+        rows=store.count(spec.symbol, tf),
+    )
+
+
+def _fetched_asset(spec: SymbolSpec, tf: Timeframe) -> AssetsDefinition:
+    source = "base timeframe" if tf is spec.base_timeframe else "fetched per catalog"
+
+    @asset(
+        key=candle_key(spec.symbol, tf),
+        partitions_def=partitions_for(spec.start, tf),
+        backfill_policy=BackfillPolicy.single_run(),
+        group_name=spec.symbol.lower(),
+        kinds={"massive", "pandas"},
+        tags={"massive/priority": spec.priority.value, "massive/source": "api"},
+        description=f"{spec.symbol} {tf.value} candles ({source}) from Massive ticker {spec.ticker}.",
+        metadata={"ticker": spec.ticker, "timeframe": tf.value, "asset_class": spec.asset_class.value},
+        pool="massive_api",
+    )
+    def _fetch(
+        context: AssetExecutionContext, massive: MassiveResource, candle_store: CandleStoreResource
+    ) -> MaterializeResult:
+        start, end = window_bounds(context.partition_time_window)
+        with massive.provider(critical=spec.is_critical) as provider:
+            fetched = provider.fetch_bars(spec.ticker, tf, start, end)
+        bars = fetched.bars
+        store = candle_store.store
+        result = store.replace_window(spec.symbol, tf, start, end, bars, source="massive")
+        _record_sync(store, spec, tf)
+        context.log.info(
+            f"{spec.symbol} {tf.value} {start:%Y-%m-%d}..{end:%Y-%m-%d}: {result.rows_written} bars "
+            f"in {fetched.requests} API request(s)"
+        )
+        return MaterializeResult(
+            metadata=write_metadata(
+                result, bars, api_requests=fetched.requests, api_pages=fetched.pages,
+                window=f"{start.isoformat()} .. {end.isoformat()}",
+            )
+        )
+
+    return _fetch
+
+
+def _derived_asset(spec: SymbolSpec, tf: Timeframe) -> AssetsDefinition:
+    base = spec.base_timeframe
+    base_key = candle_key(spec.symbol, base)
+
+    @asset(
+        key=candle_key(spec.symbol, tf),
+        partitions_def=partitions_for(spec.start, tf),
+        backfill_policy=BackfillPolicy.single_run(),
+        group_name=spec.symbol.lower(),
+        kinds={"pandas"},
+        deps=[AssetDep(base_key)],
+        tags={"massive/priority": spec.priority.value, "massive/source": "derived"},
+        description=f"{spec.symbol} {tf.value} candles resampled from {base.value} (no API requests).",
+        metadata={"ticker": spec.ticker, "timeframe": tf.value, "derived_from": base.value},
+    )
+    def _derive(context: AssetExecutionContext, candle_store: CandleStoreResource) -> MaterializeResult:
+        start, end = window_bounds(context.partition_time_window)
+        store = candle_store.store
+        base_bars = store.read(spec.symbol, base, start, end)
+        bars = resample_bars(base_bars, tf)
+        result = store.replace_window(spec.symbol, tf, start, end, bars, source=f"derived:{base.value}")
+        _record_sync(store, spec, tf)
+        return MaterializeResult(
+            metadata=write_metadata(result, bars, base_bars_read=len(base_bars), api_requests=0)
+        )
+
+    return _derive
+
+
+def build_candle_assets(catalog: Catalog, timeframes: tuple[Timeframe, ...] = tuple(Timeframe)) -> list[AssetsDefinition]:
+    """Every symbol × timeframe of the catalog, fetched or derived as its entry says."""
+    out: list[AssetsDefinition] = []
+    for spec in catalog:
+        for tf in timeframes:
+            if _finer_than(tf, spec.base_timeframe):
+                continue
+            source = spec.timeframe_source(tf)
+            out.append(_derived_asset(spec, tf) if source == "derived" else _fetched_asset(spec, tf))
+    return out
+
+
+def _finer_than(tf: Timeframe, base: Timeframe) -> bool:
+    """Bars finer than the base timeframe cannot be derived from it, so no asset is made."""
+    return tf.minutes < base.minutes

@@ -1,0 +1,220 @@
+"""`massive-pipeline`: the command line over the same Dagster jobs the UI and schedules run.
+
+Bad arguments get one line on stderr and exit code 2; a failed run exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from massive_pipeline.settings import dagster_home
+from massive_pipeline.timeframes import Timeframe, UnknownTimeframeError, parse_timeframes
+
+CRITICAL_DEMO_SYMBOLS = ("XAUUSD", "EURUSD", "BTCUSD")
+DEMO_DAYS = 7
+
+
+class UsageError(Exception):
+    """A bad argument: reported on one line, exit code 2."""
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def _check_range(start: dt.date, end: dt.date) -> None:
+    if end < start:
+        raise UsageError(f"--end {end} is before --start {start}")
+
+
+def _timeframes(text: str | None) -> list[Timeframe]:
+    if not text:
+        return list(Timeframe)
+    try:
+        return parse_timeframes(text)
+    except UnknownTimeframeError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _specs(catalog, text: str | None):
+    from massive_pipeline.catalog import UnknownSymbolError
+
+    try:
+        return catalog.select([s for s in text.split(",") if s.strip()] if text else None)
+    except UnknownSymbolError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _print_table(frame: pd.DataFrame) -> None:
+    print(frame.to_string(index=False))
+
+
+def _rows_table(store, symbols: Sequence[str], timeframes: Sequence[Timeframe]) -> pd.DataFrame:
+    counts = store.row_counts()
+    table = pd.DataFrame(index=list(symbols), columns=[tf.value for tf in timeframes], data=0)
+    for row in counts.itertuples(index=False):
+        if row.symbol in table.index and row.timeframe in table.columns:
+            table.loc[row.symbol, row.timeframe] = int(row.rows)
+    table.index.name = "symbol"
+    return table.reset_index()
+
+
+def _print_run(summary) -> None:
+    rows = ", ".join(f"{k}={v}" for k, v in summary.rows_written.items())
+    state = "ok" if summary.success else "FAILED"
+    print(
+        f"  run {summary.run_id[:8]} {summary.symbol:<7} {summary.first_partition}..{summary.last_partition} "
+        f"{state}: {summary.api_requests} API request(s); rows {rows}",
+        flush=True,
+    )
+
+
+def _backfill(specs, timeframes, start: dt.date, end: dt.date, tags: dict[str, str] | None = None) -> list:
+    from dagster import DagsterInstance
+
+    from massive_pipeline.definitions import build_definitions
+    from massive_pipeline.runner import run_candle_backfill
+
+    dagster_home()
+    defs = build_definitions()
+    with DagsterInstance.get() as instance:
+        return run_candle_backfill(defs, instance, specs, timeframes, start, end, tags=tags, on_run=_print_run)
+
+
+def cmd_backfill(args: argparse.Namespace) -> int:
+    from massive_pipeline.catalog import load_catalog
+
+    _check_range(args.start, args.end)
+    catalog = load_catalog()
+    specs = _specs(catalog, args.symbols)
+    timeframes = _timeframes(args.timeframes)
+    print(f"backfilling {len(specs)} symbol(s) × {len(timeframes)} timeframe(s), {args.start}..{args.end}")
+    _backfill(specs, timeframes, args.start, args.end, tags={"massive/purpose": "cli_backfill"})
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from massive_pipeline.devserver import DevServer
+
+    os.environ.setdefault("DAGSTER_HOME", str(dagster_home()))
+    home = dagster_home()
+    with DevServer(port=0, rate_limit=args.rate_limit, rate_window_seconds=60.0) as server:
+        os.environ["MASSIVE_BASE_URL"] = server.url
+        os.environ.setdefault("MASSIVE_API_KEY", "demo-key")
+        from massive_pipeline.catalog import load_catalog
+        from massive_pipeline.store_resource import CandleStoreResource
+
+        catalog = load_catalog()
+        specs = [catalog.get(s) for s in CRITICAL_DEMO_SYMBOLS]
+        end = pd.Timestamp.now(tz="UTC").date()
+        start = end - dt.timedelta(days=DEMO_DAYS - 1)
+        print(f"bundled Massive-compatible server at {server.url} ({args.rate_limit} requests/minute)")
+        print(f"DAGSTER_HOME={home}")
+        print(f"backfilling {', '.join(CRITICAL_DEMO_SYMBOLS)} × {len(Timeframe)} timeframes, {start}..{end}")
+        _backfill(specs, list(Timeframe), start, end, tags={"massive/purpose": "demo"})
+        store = CandleStoreResource().open()
+        print(f"\nrows in the candle store ({store.url_display}):")
+        _print_table(_rows_table(store, CRITICAL_DEMO_SYMBOLS, list(Timeframe)))
+        print(f"\nAPI requests the server answered: {server.request_count(kind='aggs')}")
+        print("open the UI with:  DAGSTER_HOME=" + str(home) + " .venv/bin/dagster dev")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from massive_pipeline.catalog import load_catalog
+    from massive_pipeline.store_resource import CandleStoreResource
+    from massive_pipeline.timeframes import parse_timeframe
+
+    _check_range(args.start, args.end)
+    spec = _specs(load_catalog(), args.symbol)[0]
+    try:
+        tf = parse_timeframe(args.timeframe)
+    except UnknownTimeframeError as exc:
+        raise UsageError(str(exc)) from None
+    store = CandleStoreResource().open()
+    start = pd.Timestamp(args.start, tz="UTC")
+    end = pd.Timestamp(args.end, tz="UTC") + pd.Timedelta(days=1)
+    bars = store.read(spec.symbol, tf, start, end)
+    out = Path(args.output or f"{spec.symbol}_{tf.value}_{args.start}_{args.end}.{args.format}")
+    frame = bars.assign(symbol=spec.symbol, timeframe=tf.value)[
+        ["symbol", "timeframe", "ts", "open", "high", "low", "close", "volume", "vwap", "trades"]
+    ]
+    if args.format == "csv":
+        frame.to_csv(out, index=False, date_format="%Y-%m-%dT%H:%M:%SZ")
+    else:
+        frame.to_parquet(out, index=False)
+    print(f"wrote {len(frame)} {spec.symbol} {tf.value} bars to {out}")
+    return 0
+
+
+def cmd_devserver(args: argparse.Namespace) -> int:
+    from massive_pipeline.devserver import serve_forever_cli
+
+    serve_forever_cli(args.host, args.port, rate_limit=args.rate_limit, page_size=args.page_size)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="massive-pipeline", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="backfill the last 7 days of XAUUSD, EURUSD, BTCUSD from the bundled server")
+    demo.add_argument("--rate-limit", type=int, default=5, help="the bundled server's requests per minute")
+    demo.set_defaults(func=cmd_demo)
+
+    bf = sub.add_parser("backfill", help="materialize candle partitions through Dagster")
+    bf.add_argument("--symbols", help="comma-separated symbols (default: the whole catalog)")
+    bf.add_argument("--timeframes", help="comma-separated timeframes (default: all eight)")
+    bf.add_argument("--start", type=_date, required=True, help="first UTC day (inclusive)")
+    bf.add_argument("--end", type=_date, required=True, help="last UTC day (inclusive)")
+    bf.set_defaults(func=cmd_backfill)
+
+    ex = sub.add_parser("export", help="write stored candles to CSV or Parquet")
+    ex.add_argument("symbol")
+    ex.add_argument("timeframe")
+    ex.add_argument("--start", type=_date, required=True)
+    ex.add_argument("--end", type=_date, required=True)
+    ex.add_argument("--format", choices=("csv", "parquet"), default="csv")
+    ex.add_argument("--output", "-o", help="file to write (default SYMBOL_TF_START_END.FORMAT)")
+    ex.set_defaults(func=cmd_export)
+
+    dev = sub.add_parser("devserver", help="run the bundled Massive-compatible server")
+    dev.add_argument("--host", default="127.0.0.1")
+    dev.add_argument("--port", type=int, default=8765)
+    dev.add_argument("--rate-limit", type=int, default=None, help="requests per minute before 429 (default none)")
+    dev.add_argument("--page-size", type=int, default=50000)
+    dev.set_defaults(func=cmd_devserver)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except UsageError as exc:
+        print(f"massive-pipeline: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # noqa: BLE001 - one clear line instead of a traceback for known failures
+        from massive_pipeline.errors import is_user_facing
+
+        if not is_user_facing(exc):
+            raise
+        print(f"massive-pipeline: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,30 @@
+"""The Dagster code location: candle assets for every catalog symbol × timeframe, and resources.
+
+`dagster dev` and `dagster definitions validate` load this module (`[tool.dagster]` in
+pyproject.toml). The catalog comes from `MASSIVE_CATALOG` or the packaged `catalog.yaml`.
+"""
+
+from __future__ import annotations
+
+from dagster import Definitions
+
+from massive_pipeline.assets.candles import build_candle_assets
+from massive_pipeline.catalog import Catalog, load_catalog
+from massive_pipeline.jobs import build_candle_jobs
+from massive_pipeline.resources import massive_resource_from_env
+from massive_pipeline.store_resource import CandleStoreResource
+
+
+def build_definitions(catalog: Catalog | None = None) -> Definitions:
+    catalog = catalog or load_catalog()
+    return Definitions(
+        assets=build_candle_assets(catalog),
+        jobs=build_candle_jobs(catalog),
+        resources={
+            "massive": massive_resource_from_env(),
+            "candle_store": CandleStoreResource(),
+        },
+    )
+
+
+defs = build_definitions()

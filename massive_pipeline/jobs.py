@@ -1,0 +1,43 @@
+"""Asset jobs that run candle assets in groups sharing one partitions definition.
+
+Dagster runs a partition range only over assets with the same partitions definition, so symbols
+whose history starts on the same day share a daily job and a weekly job. The CLI, schedules and
+sensors launch these jobs with an asset selection; the UI can backfill any asset directly.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from dagster import AssetKey, AssetSelection, UnresolvedAssetJobDefinition, define_asset_job
+
+from massive_pipeline.assets.candles import candle_key
+from massive_pipeline.assets.partitions import partitions_for
+from massive_pipeline.catalog import Catalog, SymbolSpec
+from massive_pipeline.timeframes import Timeframe
+
+
+def job_name_for(spec: SymbolSpec, timeframe: Timeframe) -> str:
+    kind = "weekly" if timeframe is Timeframe.W1 else "daily"
+    return f"candles_{kind}_from_{spec.start:%Y_%m_%d}"
+
+
+def build_candle_jobs(catalog: Catalog) -> list[UnresolvedAssetJobDefinition]:
+    keys: dict[str, list[AssetKey]] = defaultdict(list)
+    partitions = {}
+    for spec in catalog:
+        for tf in Timeframe:
+            if tf.minutes < spec.base_timeframe.minutes:
+                continue
+            name = job_name_for(spec, tf)
+            keys[name].append(candle_key(spec.symbol, tf))
+            partitions[name] = partitions_for(spec.start, tf)
+    return [
+        define_asset_job(
+            name,
+            selection=AssetSelection.assets(*ks),
+            partitions_def=partitions[name],
+            description="Candle assets sharing this partitions definition; launch with an asset selection.",
+        )
+        for name, ks in sorted(keys.items())
+    ]

@@ -1,0 +1,43 @@
+"""Massive (formerly Polygon.io) REST access: the HTTP client, its typed errors, the provider seam.
+
+Knows HTTP and the API's shapes, nothing of Dagster; a resource wraps `MassiveClient` and passes
+the shared rate limiter in as `acquire`.
+"""
+
+from massive_pipeline.massive.client import MassiveClient
+from massive_pipeline.massive.errors import (
+    MassiveAuthError,
+    MassiveConnectionError,
+    MassiveError,
+    MassiveNotFoundError,
+    MassivePaginationError,
+    MassiveRateLimitError,
+    MassiveResponseError,
+    MassiveServerError,
+    MassiveTimeoutError,
+)
+from massive_pipeline.massive.models import BAR_COLUMNS, ClientStats, FetchResult, Snapshot, empty_bars
+from massive_pipeline.massive.provider import BarProvider, MassiveProvider
+from massive_pipeline.massive.redact import Redactor, redact
+
+__all__ = [
+    "BAR_COLUMNS",
+    "BarProvider",
+    "ClientStats",
+    "FetchResult",
+    "MassiveAuthError",
+    "MassiveClient",
+    "MassiveConnectionError",
+    "MassiveError",
+    "MassiveNotFoundError",
+    "MassivePaginationError",
+    "MassiveProvider",
+    "MassiveRateLimitError",
+    "MassiveResponseError",
+    "MassiveServerError",
+    "MassiveTimeoutError",
+    "Redactor",
+    "Snapshot",
+    "empty_bars",
+    "redact",
+]

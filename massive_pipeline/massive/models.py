@@ -1,0 +1,218 @@
+"""What the client hands back, and the pure conversions from the API's JSON into it.
+
+No HTTP here: these functions take decoded JSON and either return typed values or raise
+`ResponseShapeError` with a detail; the client adds which request it was.
+Bars are converted column-wise (one DataFrame for a whole page), because a page holds up to
+50,000 rows and per-row Python objects would dominate a backfill's run time.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+BAR_COLUMNS: tuple[str, ...] = ("ts", "open", "high", "low", "close", "volume", "vwap", "trades")
+_REQUIRED_ROW_KEYS: dict[str, str] = {"t": "ts", "o": "open", "h": "high", "l": "low", "c": "close", "v": "volume"}
+
+
+class ResponseShapeError(ValueError):
+    """JSON that decoded fine but does not have the shape the API documents."""
+
+
+@dataclass
+class ClientStats:
+    """Counters since the client was created; `requests` counts every HTTP attempt."""
+
+    requests: int = 0
+    pages: int = 0
+    retries: int = 0
+    throttled_429: int = 0
+    server_errors: int = 0
+    timeouts: int = 0
+    connection_errors: int = 0
+    malformed: int = 0
+
+    def copy(self) -> ClientStats:
+        return ClientStats(**asdict(self))
+
+    def __sub__(self, other: ClientStats) -> ClientStats:
+        """Counters spent between two readings (`after - before`), e.g. for one asset run."""
+        return ClientStats(**{f.name: getattr(self, f.name) - getattr(other, f.name) for f in fields(self)})
+
+
+@dataclass
+class FetchResult:
+    """Bars of one ranged fetch plus what it cost, so callers can report API spend per partition."""
+
+    bars: pd.DataFrame
+    requests: int
+    pages: int
+    duplicates: int
+
+    def __repr__(self) -> str:
+        return (
+            f"FetchResult(bars={len(self.bars)} rows, requests={self.requests}, pages={self.pages}, "
+            f"duplicates={self.duplicates})"
+        )
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Latest quote/trade and the day's bar of one ticker; `None` where the API gave no value."""
+
+    ticker: str
+    bid: float | None
+    ask: float | None
+    spread: float | None
+    last: float | None
+    day_open: float | None
+    day_high: float | None
+    day_low: float | None
+    day_close: float | None
+    day_volume: float | None
+    timestamp: pd.Timestamp
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields (timestamp as ISO 8601), for the snapshots table and Redis events."""
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "raw"}
+        out["timestamp"] = self.timestamp.isoformat()
+        return out
+
+
+def empty_bars() -> pd.DataFrame:
+    """A zero-row frame with the bar columns and dtypes, so empty answers need no special case."""
+    return pd.DataFrame(
+        {
+            "ts": pd.Series([], dtype="datetime64[ns, UTC]"),
+            **{c: pd.Series([], dtype="float64") for c in ("open", "high", "low", "close", "volume", "vwap")},
+            "trades": pd.Series([], dtype="Int64"),
+        }
+    )
+
+
+def _first_true(mask: pd.Series | np.ndarray) -> int:
+    return int(np.flatnonzero(np.asarray(mask))[0])
+
+
+def _required_numeric(raw: pd.DataFrame, key: str) -> pd.Series:
+    col = raw[key]
+    if not is_numeric_dtype(col) or is_bool_dtype(col):
+        # Only reached when some value is not a JSON number; find the first such row to name it.
+        bad = col.map(lambda x: isinstance(x, bool) or not isinstance(x, (int, float)) or x != x)
+        i = _first_true(bad)
+        raise ResponseShapeError(f"results[{i}] has a missing or non-numeric {key!r}: {col.iloc[i]!r:.40}")
+    values = col.astype("float64")
+    not_finite = ~np.isfinite(values.to_numpy())
+    if not_finite.any():
+        i = _first_true(not_finite)
+        raise ResponseShapeError(f"results[{i}] has a missing or non-finite {key!r}")
+    return values
+
+
+def bars_from_results(results: list[Any]) -> pd.DataFrame:
+    """Convert one page's `results` into bar columns (unsorted, possibly with duplicate ts)."""
+    if not results:
+        return empty_bars()
+    not_obj = [i for i, r in enumerate(results) if not isinstance(r, dict)]
+    if not_obj:
+        i = not_obj[0]
+        raise ResponseShapeError(f"results[{i}] is {type(results[i]).__name__}, not an object")
+    raw = pd.DataFrame.from_records(results)
+    for key in _REQUIRED_ROW_KEYS:
+        if key not in raw.columns:
+            raise ResponseShapeError(f"results[0] has no {key!r}")
+    out = pd.DataFrame({name: _required_numeric(raw, key) for key, name in _REQUIRED_ROW_KEYS.items()})
+    out["ts"] = pd.to_datetime(out["ts"].round().astype("int64"), unit="ms", utc=True).astype("datetime64[ns, UTC]")
+    out["vwap"] = (
+        pd.to_numeric(raw["vw"], errors="coerce").astype("float64") if "vw" in raw.columns else np.nan
+    )
+    if "n" in raw.columns:
+        out["trades"] = pd.to_numeric(raw["n"], errors="coerce").round().astype("Int64")
+    else:
+        out["trades"] = pd.Series(pd.NA, index=out.index, dtype="Int64")
+    return out[list(BAR_COLUMNS)]
+
+
+def _num(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    f = float(value)
+    return f if math.isfinite(f) else None
+
+
+def _epoch(value: Any) -> pd.Timestamp | None:
+    """The API mixes s, ms and ns epochs across endpoints; the magnitude tells which."""
+    v = _num(value)
+    if v is None or v <= 0:
+        return None
+    exact = value if isinstance(value, int) else round(v)  # ints stay exact: ns epochs exceed float precision
+    unit = "ns" if v >= 1e17 else "us" if v >= 1e14 else "ms" if v >= 1e11 else "s"
+    return pd.Timestamp(exact, unit=unit, tz="UTC")
+
+
+def _latest(*values: Any) -> pd.Timestamp | None:
+    stamps = [ts for ts in (_epoch(v) for v in values) if ts is not None]
+    return max(stamps) if stamps else None
+
+
+def _obj(d: Any, key: str) -> dict[str, Any]:
+    value = d.get(key) if isinstance(d, dict) else None
+    return value if isinstance(value, dict) else {}
+
+
+def _first(*values: float | None) -> float | None:
+    return next((v for v in values if v is not None), None)
+
+
+def _build(ticker: str, bid: float | None, ask: float | None, last: float | None, day: dict[str, Any],
+           keys: tuple[str, str, str, str, str], ts: pd.Timestamp | None, raw: dict[str, Any]) -> Snapshot:
+    if ts is None:
+        raise ResponseShapeError(f"snapshot of {ticker} carries no timestamp")
+    # Rounded so float noise (8.000000000008e-05) does not reach the snapshots table.
+    spread = round(ask - bid, 10) if bid is not None and ask is not None else None
+    mid = (ask + bid) / 2 if bid is not None and ask is not None else None
+    o, h, lo, c, v = (_num(day.get(k)) for k in keys)
+    return Snapshot(ticker=ticker, bid=bid, ask=ask, spread=spread, last=_first(last, mid, c),
+                    day_open=o, day_high=h, day_low=lo, day_close=c, day_volume=v, timestamp=ts, raw=raw)
+
+
+def snapshot_from_v2(body: Any) -> Snapshot:
+    """Parse `/v2/snapshot/locale/global/markets/{forex,crypto}/tickers/{ticker}`.
+
+    `last` is the last trade (crypto), else the quote mid-price (forex has no trades), else the
+    latest minute close, else the day close.
+    """
+    item = _obj(body, "ticker")
+    ticker = item.get("ticker")
+    if not isinstance(ticker, str) or not ticker:
+        raise ResponseShapeError("snapshot has no 'ticker' object with a 'ticker' name")
+    quote, trade, minute = _obj(item, "lastQuote"), _obj(item, "lastTrade"), _obj(item, "min")
+    bid, ask = _num(quote.get("b")), _num(quote.get("a"))
+    last = _first(_num(trade.get("p")), None if bid is None or ask is None else (bid + ask) / 2, _num(minute.get("c")))
+    ts = _latest(quote.get("t"), trade.get("t"), item.get("updated"))
+    return _build(ticker, bid, ask, last, _obj(item, "day"), ("o", "h", "l", "c", "v"), ts, item)
+
+
+def snapshot_from_universal(item: dict[str, Any]) -> Snapshot:
+    """Parse one `results` item of `/v3/snapshot` (an item with `error` is handled by the caller).
+
+    `last` is the last trade, else the index value, else the quote midpoint, else the session price.
+    """
+    ticker = item.get("ticker")
+    if not isinstance(ticker, str) or not ticker:
+        raise ResponseShapeError("universal snapshot item has no 'ticker'")
+    quote, trade = _obj(item, "last_quote"), _obj(item, "last_trade")
+    session, minute = _obj(item, "session"), _obj(item, "last_minute")
+    bid, ask = _num(quote.get("bid")), _num(quote.get("ask"))
+    last = _first(_num(trade.get("price")), _num(item.get("value")), _num(quote.get("midpoint")),
+                  None if bid is None or ask is None else (bid + ask) / 2, _num(session.get("price")),
+                  _num(minute.get("close")))
+    ts = _latest(quote.get("last_updated"), trade.get("last_updated"), minute.get("last_updated"),
+                 minute.get("timestamp"), session.get("last_updated"), item.get("last_updated"))
+    return _build(ticker, bid, ask, last, session, ("open", "high", "low", "close", "volume"), ts, item)

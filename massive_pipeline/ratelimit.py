@@ -1,0 +1,329 @@
+"""The request budget shared by every process that talks to the Massive API.
+
+Dagster runs each run, sensor and schedule tick in its own process, so an in-process limiter would
+let five concurrent runs spend five times the plan's budget. The limiter's state therefore lives
+outside the process: a SQLite file under `$DAGSTER_HOME` by default, PostgreSQL or Redis in
+production. The sliding-window bookkeeping is pyrate-limiter's (it already has all three buckets
+with atomic check-and-insert); this module adds what the pipeline needs on top:
+
+* a reserve for critical symbols: non-critical requests must also fit a smaller budget
+  (`limit - reserve`), so a long backfill can never take the tokens the 5-minute priority refresh
+  needs, while critical requests may use the whole budget;
+* a safety margin on the window, because the server counts arrival times while the limiter counts
+  acquire times, and the two differ by the request's latency;
+* statistics (used, waiting, waits) kept in the same shared backend, readable by `status`.
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pyrate_limiter import AbstractBucket, Limiter, PostgresBucket, Rate, RedisBucket, SQLiteBucket
+
+from massive_pipeline.settings import dagster_home, mask_url
+
+TOTAL_BUCKET = "massive_total"
+SHARED_BUCKET = "massive_noncritical"
+_STAT_FIELDS = ("acquired", "acquired_critical", "waits", "wait_seconds", "waiting")
+
+
+class RateLimiterConfigError(ValueError):
+    """The limiter's settings or backend URL cannot be used."""
+
+
+@dataclass(frozen=True)
+class LimiterStats:
+    """A picture of the shared budget, as every process sees it."""
+
+    limit: int
+    window_seconds: float
+    reserve: int
+    used: int
+    remaining: int
+    waiting: int
+    waits: int
+    wait_seconds: float
+    acquired: int
+    acquired_critical: int
+    backend: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def reserve_for(limit: int, share: float) -> int:
+    """Tokens kept for critical symbols: at least one when the plan allows two or more."""
+    if limit < 2 or share <= 0:
+        return 0
+    return min(limit - 1, max(1, math.floor(limit * share)))
+
+
+def default_margin_ms(window_seconds: float) -> int:
+    """The server counts arrivals, not acquisitions: leave room for latency jitter."""
+    return int(max(100.0, window_seconds * 1000 * 0.01))
+
+
+class _Backend(ABC):
+    """Where the buckets and counters live; one instance per process."""
+
+    label: str
+
+    @abstractmethod
+    def bucket(self, name: str, rates: list[Rate]) -> AbstractBucket: ...
+
+    @abstractmethod
+    def used_since(self, name: str, since_ms: int) -> int: ...
+
+    @abstractmethod
+    def incr(self, field: str, delta: float) -> None: ...
+
+    @abstractmethod
+    def read_stats(self) -> dict[str, float]: ...
+
+    @abstractmethod
+    def reset(self) -> None: ...
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        pass
+
+
+class _SQLiteBackend(_Backend):
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.label = f"sqlite:{path}"
+        self._buckets: list[SQLiteBucket] = []
+        self._conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False, isolation_level=None)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("CREATE TABLE IF NOT EXISTS limiter_stats (name TEXT PRIMARY KEY, value REAL NOT NULL)")
+
+    def bucket(self, name: str, rates: list[Rate]) -> AbstractBucket:
+        bucket = SQLiteBucket.init_from_file(rates, table=name, db_path=str(self.path), use_file_lock=True)
+        self._buckets.append(bucket)
+        return bucket
+
+    def used_since(self, name: str, since_ms: int) -> int:
+        try:
+            row = self._conn.execute(f'SELECT COUNT(*) FROM "{name}" WHERE item_timestamp >= ?', (since_ms,)).fetchone()
+        except sqlite3.OperationalError:
+            return 0
+        return int(row[0])
+
+    def incr(self, field: str, delta: float) -> None:
+        self._conn.execute(
+            "INSERT INTO limiter_stats(name, value) VALUES (?, ?) "
+            "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
+            (field, delta),
+        )
+
+    def read_stats(self) -> dict[str, float]:
+        return {k: float(v) for k, v in self._conn.execute("SELECT name, value FROM limiter_stats")}
+
+    def reset(self) -> None:
+        self._conn.execute("DELETE FROM limiter_stats")
+        for bucket in self._buckets:
+            bucket.flush()
+
+    def close(self) -> None:
+        for bucket in self._buckets:
+            bucket.close()
+        self._conn.close()
+
+
+class _RedisBackend(_Backend):
+    def __init__(self, url: str, prefix: str = "massive:ratelimit") -> None:
+        import redis
+
+        self.label = f"redis:{mask_url(url)}"
+        self._redis = redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5)
+        self._prefix = prefix
+        try:
+            self._redis.ping()
+        except redis.RedisError as exc:
+            raise RateLimiterConfigError(f"rate limiter backend {mask_url(url)} is not reachable: {exc}") from None
+
+    def _key(self, name: str) -> str:
+        return f"{self._prefix}:{name}"
+
+    def bucket(self, name: str, rates: list[Rate]) -> AbstractBucket:
+        return RedisBucket.init(rates, self._redis, self._key(name))
+
+    def used_since(self, name: str, since_ms: int) -> int:
+        return int(self._redis.zcount(self._key(name), since_ms, "+inf"))
+
+    def incr(self, field: str, delta: float) -> None:
+        self._redis.hincrbyfloat(self._key("stats"), field, delta)
+
+    def read_stats(self) -> dict[str, float]:
+        raw = self._redis.hgetall(self._key("stats"))
+        return {k.decode(): float(v) for k, v in raw.items()}
+
+    def reset(self) -> None:
+        self._redis.delete(self._key("stats"), self._key(TOTAL_BUCKET), self._key(SHARED_BUCKET))
+
+    def close(self) -> None:
+        self._redis.close()
+
+
+class _PostgresBackend(_Backend):
+    def __init__(self, url: str) -> None:
+        import psycopg
+        from psycopg_pool import ConnectionPool
+
+        conninfo = url.replace("postgresql+psycopg://", "postgresql://", 1)
+        self.label = f"postgresql:{mask_url(url)}"
+        try:
+            # pyrate-limiter's bucket takes table locks, which need real transactions: no autocommit.
+            self._pool = ConnectionPool(conninfo, min_size=1, max_size=4, open=True, timeout=10)
+            self._pool.wait(timeout=10)
+        except (psycopg.Error, Exception) as exc:  # noqa: BLE001 - the pool raises its own types
+            raise RateLimiterConfigError(
+                f"rate limiter backend {mask_url(url)} is not reachable: {type(exc).__name__}"
+            ) from None
+        with self._pool.connection() as conn:
+            conn.execute("CREATE TABLE IF NOT EXISTS massive_limiter_stats (name TEXT PRIMARY KEY, value DOUBLE PRECISION)")
+
+    def bucket(self, name: str, rates: list[Rate]) -> AbstractBucket:
+        return PostgresBucket(self._pool, name, rates)
+
+    def used_since(self, name: str, since_ms: int) -> int:
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                f'SELECT COUNT(*) FROM "ratelimit___{name.lower()}" WHERE item_timestamp >= TO_TIMESTAMP(%s)',
+                (since_ms / 1000,),
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    def incr(self, field: str, delta: float) -> None:
+        with self._pool.connection() as conn:
+            conn.execute(
+                "INSERT INTO massive_limiter_stats(name, value) VALUES (%s, %s) "
+                "ON CONFLICT(name) DO UPDATE SET value = massive_limiter_stats.value + excluded.value",
+                (field, delta),
+            )
+
+    def read_stats(self) -> dict[str, float]:
+        with self._pool.connection() as conn:
+            return {k: float(v) for k, v in conn.execute("SELECT name, value FROM massive_limiter_stats")}
+
+    def reset(self) -> None:
+        with self._pool.connection() as conn:
+            conn.execute("DELETE FROM massive_limiter_stats")
+            for name in (TOTAL_BUCKET, SHARED_BUCKET):
+                conn.execute(f'DELETE FROM "ratelimit___{name}"')
+
+    def close(self) -> None:
+        self._pool.close()
+
+
+def _backend_for(url: str | None) -> _Backend:
+    if not url:
+        return _SQLiteBackend(dagster_home() / "massive-ratelimit.sqlite")
+    if url.startswith("sqlite:///"):
+        return _SQLiteBackend(Path(url.removeprefix("sqlite:///")))
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        return _RedisBackend(url)
+    if url.startswith(("postgresql://", "postgresql+psycopg://", "postgres://")):
+        return _PostgresBackend(url.replace("postgres://", "postgresql://", 1))
+    raise RateLimiterConfigError(
+        f"MASSIVE_RATE_LIMIT_URL {mask_url(url)!r} is not a sqlite:///, postgresql:// or redis:// URL"
+    )
+
+
+class SharedRateLimiter:
+    """Blocks each API request until the shared budget has room for it.
+
+    `limit` requests per `window_seconds` in total; non-critical requests are further held to
+    `limit - reserve`. Waiting never fails: the free plan's answer to a burst is to wait.
+    """
+
+    def __init__(
+        self,
+        limit: int,
+        window_seconds: float = 60.0,
+        *,
+        reserve: int = 0,
+        backend_url: str | None = None,
+        margin_ms: int | None = None,
+    ) -> None:
+        if limit < 1:
+            raise RateLimiterConfigError(f"rate limit must be at least 1 request per window, got {limit}")
+        if window_seconds <= 0:
+            raise RateLimiterConfigError(f"rate window must be positive, got {window_seconds}")
+        if not 0 <= reserve < limit:
+            raise RateLimiterConfigError(f"critical reserve {reserve} must be between 0 and limit-1 ({limit - 1})")
+        self.limit = limit
+        self.window_seconds = window_seconds
+        self.reserve = reserve
+        self.margin_ms = default_margin_ms(window_seconds) if margin_ms is None else margin_ms
+        self._interval_ms = int(round(window_seconds * 1000)) + self.margin_ms
+        self._backend = _backend_for(backend_url)
+        self._total = Limiter(self._backend.bucket(TOTAL_BUCKET, [Rate(limit, self._interval_ms)]), buffer_ms=10)
+        self._shared = (
+            Limiter(self._backend.bucket(SHARED_BUCKET, [Rate(limit - reserve, self._interval_ms)]), buffer_ms=10)
+            if reserve
+            else None
+        )
+
+    @property
+    def backend(self) -> str:
+        return self._backend.label
+
+    def acquire(self, critical: bool = False) -> float:
+        """Take one token (waiting as long as needed); returns the seconds spent waiting."""
+        started = time.monotonic()
+        self._backend.incr("waiting", 1)
+        try:
+            if self._shared is not None and not critical:
+                self._shared.try_acquire("request", blocking=True)
+            self._total.try_acquire("critical" if critical else "request", blocking=True)
+        finally:
+            self._backend.incr("waiting", -1)
+        waited = time.monotonic() - started
+        self._backend.incr("acquired", 1)
+        if critical:
+            self._backend.incr("acquired_critical", 1)
+        if waited > 0.05:
+            self._backend.incr("waits", 1)
+            self._backend.incr("wait_seconds", waited)
+        return waited
+
+    def stats(self) -> LimiterStats:
+        raw = self._backend.read_stats()
+        since = int(time.time() * 1000) - self._interval_ms
+        used = self._backend.used_since(TOTAL_BUCKET, since)
+        return LimiterStats(
+            limit=self.limit,
+            window_seconds=self.window_seconds,
+            reserve=self.reserve,
+            used=used,
+            remaining=max(0, self.limit - used),
+            waiting=max(0, int(raw.get("waiting", 0))),
+            waits=int(raw.get("waits", 0)),
+            wait_seconds=round(raw.get("wait_seconds", 0.0), 3),
+            acquired=int(raw.get("acquired", 0)),
+            acquired_critical=int(raw.get("acquired_critical", 0)),
+            backend=self.backend,
+        )
+
+    def reset(self) -> None:
+        """Forget every token and counter (tests and `massive-pipeline` maintenance only)."""
+        self._backend.reset()
+
+    def close(self) -> None:
+        for limiter in (self._total, self._shared):
+            if limiter is not None:
+                limiter.close()
+        self._backend.close()
+
+    def __enter__(self) -> SharedRateLimiter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,337 @@
+"""The candle store: idempotent window replacement and reads of OHLCV bars, plus sync status.
+
+A partition materialization replaces its whole window for one symbol and timeframe in a single
+transaction (delete the window, bulk-insert the bars), so re-running never duplicates and a crash
+leaves either the old bars or the new ones. The store knows SQL only: no HTTP, no Dagster.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import BigInteger, ColumnElement, and_, cast, delete, extract, func, select, type_coerce
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine, make_url
+
+from massive_pipeline.store import bulk_postgres, bulk_sqlite
+from massive_pipeline.store.bars import prepare_bars
+from massive_pipeline.store.checksum import checksum_chunks
+from massive_pipeline.store.engine import (
+    SQLITE_BEGIN_OPTION,
+    connect,
+    create_store_engine,
+    mask_url,
+    resolve_database_url,
+    translate_errors,
+)
+from massive_pipeline.store.schema import SYNC_STATUSES, candles, metadata, sync_status
+from massive_pipeline.store.side_tables import SideTablesMixin
+from massive_pipeline.store.timeutil import us_to_datetimes
+from massive_pipeline.store.validate import (
+    bound,
+    check_source,
+    check_symbol,
+    check_timeframe,
+    optional_bound,
+    window,
+)
+from massive_pipeline.timeframes import Timeframe
+
+READ_COLUMNS: tuple[str, ...] = (
+    "ts", "open", "high", "low", "close", "volume", "vwap", "trades", "source", "ingested_at",
+)
+SYNC_COLUMNS: tuple[str, ...] = (
+    "symbol", "timeframe", "last_sync_at", "last_bar_ts", "rows", "status", "error", "updated_at",
+)
+CHECKSUM_CHUNK_ROWS = 50_000
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """What one `replace_window` did."""
+
+    rows_written: int
+    rows_deleted: int
+    first_ts: pd.Timestamp | None
+    last_ts: pd.Timestamp | None
+
+
+class CandleStore(SideTablesMixin):
+    """OHLCV candles in SQLite (default) or PostgreSQL, addressed by (symbol, timeframe, ts).
+
+    `url=None` reads `MASSIVE_DATABASE_URL` and falls back to `$DAGSTER_HOME/candles.sqlite`.
+    Connections are opened lazily: constructing a store never touches the database.
+    """
+
+    def __init__(self, url: str | None = None) -> None:
+        self._url = make_url(resolve_database_url(url))
+        self.url_display: str = mask_url(self._url)
+        self.dialect: str = self._url.get_backend_name()
+        self._engine = create_store_engine(self._url)
+
+    def __repr__(self) -> str:
+        return f"CandleStore({self.url_display!r})"
+
+    def __enter__(self) -> CandleStore:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.dispose()
+
+    @property
+    def engine(self) -> Engine:
+        """The SQLAlchemy engine, for callers that need plain SQL next to the store's tables."""
+        return self._engine
+
+    def dispose(self) -> None:
+        """Close pooled connections (call before forking or at shutdown)."""
+        self._engine.dispose()
+
+    @contextmanager
+    def _transaction(self, operation: str, *, write: bool = False) -> Iterator[Connection]:
+        with translate_errors(self._url, operation):
+            conn = connect(self._engine, self._url, operation)
+            with conn:
+                if write and self.dialect == "sqlite":
+                    conn.execution_options(**{SQLITE_BEGIN_OPTION: "BEGIN IMMEDIATE"})
+                with conn.begin():
+                    yield conn
+
+    @property
+    def _is_pg(self) -> bool:
+        return self.dialect == "postgresql"
+
+    def _epoch_us(self, column: Any) -> ColumnElement[int]:
+        """A timestamp column as epoch microseconds, converted in SQL so reads stay vectorized."""
+        if self._is_pg:
+            return cast(extract("epoch", column) * 1_000_000, BigInteger)
+        return type_coerce(column, BigInteger) * 1_000
+
+    # -- schema -------------------------------------------------------------------------------
+
+    def create_schema(self) -> None:
+        """Create missing tables and indexes; safe to call repeatedly and from concurrent processes."""
+        with self._transaction("create_schema", write=True) as conn:
+            if self._is_pg:
+                bulk_postgres.lock_schema(conn)
+            metadata.create_all(conn, checkfirst=True)
+
+    # -- candles ------------------------------------------------------------------------------
+
+    def replace_window(
+        self,
+        symbol: str,
+        timeframe: Timeframe | str,
+        start: pd.Timestamp,
+        end: pd.Timestamp,
+        bars: pd.DataFrame,
+        *,
+        source: str = "massive",
+    ) -> WriteResult:
+        """Make `bars` the whole content of [start, end) for one series, atomically."""
+        sym, tf = check_symbol(symbol), check_timeframe(timeframe)
+        lo, hi = window(start, end)
+        src = check_source(source)
+        label = f"replace_window({sym} {tf} [{lo}, {hi}))"
+        arrays = prepare_bars(bars, lo, hi, label)
+        ingested_at = pd.Timestamp.now(tz="UTC").floor("ms")
+        with self._transaction(label, write=True) as conn:
+            if self._is_pg:
+                bulk_postgres.lock_series(conn, sym, tf)
+            deleted = conn.execute(
+                delete(candles).where(self._series(sym, tf), candles.c.ts >= lo, candles.c.ts < hi)
+            ).rowcount
+            if self._is_pg:
+                bulk_postgres.copy_bars(conn, sym, tf, arrays, src, ingested_at)
+            else:
+                bulk_sqlite.insert_bars(conn, sym, tf, arrays, src, ingested_at)
+        return WriteResult(len(arrays), int(deleted), arrays.first_ts, arrays.last_ts)
+
+    @staticmethod
+    def _series(symbol: str, timeframe: str) -> ColumnElement[bool]:
+        return and_(candles.c.symbol == symbol, candles.c.timeframe == timeframe)
+
+    @staticmethod
+    def _filters(
+        symbol: str | None, timeframe: Timeframe | str | None, start: Any, end: Any
+    ) -> list[ColumnElement[bool]]:
+        conds: list[ColumnElement[bool]] = []
+        if symbol is not None:
+            conds.append(candles.c.symbol == check_symbol(symbol))
+        if timeframe is not None:
+            conds.append(candles.c.timeframe == check_timeframe(timeframe))
+        lo, hi = optional_bound(start, "start"), optional_bound(end, "end")
+        if lo is not None:
+            conds.append(candles.c.ts >= lo)
+        if hi is not None:
+            conds.append(candles.c.ts < hi)
+        return conds
+
+    def read(
+        self,
+        symbol: str,
+        timeframe: Timeframe | str,
+        start: pd.Timestamp | None = None,
+        end: pd.Timestamp | None = None,
+    ) -> pd.DataFrame:
+        """Bars of one series in [start, end), sorted by ts, with UTC timestamps."""
+        sym, tf = check_symbol(symbol), check_timeframe(timeframe)
+        query = (
+            select(
+                self._epoch_us(candles.c.ts),
+                candles.c.open, candles.c.high, candles.c.low, candles.c.close, candles.c.volume,
+                candles.c.vwap, candles.c.trades, candles.c.source,
+                self._epoch_us(candles.c.ingested_at),
+            )
+            .where(*self._filters(sym, tf, start, end))
+            .order_by(candles.c.ts)
+        )
+        with self._transaction(f"read({sym} {tf})") as conn:
+            rows = conn.execute(query).all()
+        return _candle_frame(rows)
+
+    def count(
+        self,
+        symbol: str | None = None,
+        timeframe: Timeframe | str | None = None,
+        start: pd.Timestamp | None = None,
+        end: pd.Timestamp | None = None,
+    ) -> int:
+        query = select(func.count()).select_from(candles).where(*self._filters(symbol, timeframe, start, end))
+        with self._transaction("count") as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def row_counts(self) -> pd.DataFrame:
+        """One row per stored series: symbol, timeframe, rows, first_ts, last_ts."""
+        query = (
+            select(
+                candles.c.symbol, candles.c.timeframe, func.count(),
+                func.min(self._epoch_us(candles.c.ts)), func.max(self._epoch_us(candles.c.ts)),
+            )
+            .group_by(candles.c.symbol, candles.c.timeframe)
+            .order_by(candles.c.symbol, candles.c.timeframe)
+        )
+        with self._transaction("row_counts") as conn:
+            rows = conn.execute(query).all()
+        frame = pd.DataFrame(rows, columns=["symbol", "timeframe", "rows", "first_ts", "last_ts"])
+        frame["rows"] = frame["rows"].astype("int64")
+        for col in ("first_ts", "last_ts"):
+            frame[col] = us_to_datetimes(frame[col].tolist())
+        return frame
+
+    def last_bar_ts(self, symbol: str, timeframe: Timeframe | str) -> pd.Timestamp | None:
+        sym, tf = check_symbol(symbol), check_timeframe(timeframe)
+        with self._transaction(f"last_bar_ts({sym} {tf})") as conn:
+            return conn.execute(select(func.max(candles.c.ts)).where(self._series(sym, tf))).scalar_one()
+
+    def checksum(self, symbol: str | None = None, timeframe: Timeframe | str | None = None) -> str:
+        """SHA-256 of candle content (not `source`/`ingested_at`); equal across SQLite and PostgreSQL."""
+        order = [candles.c.symbol, candles.c.timeframe]
+        if self._is_pg:  # byte order, as SQLite sorts, whatever the database collation
+            order = [c.collate("C") for c in order]
+        query = (
+            select(
+                candles.c.symbol, candles.c.timeframe, self._epoch_us(candles.c.ts),
+                candles.c.open, candles.c.high, candles.c.low, candles.c.close, candles.c.volume,
+                candles.c.vwap, candles.c.trades,
+            )
+            .where(*self._filters(symbol, timeframe, None, None))
+            .order_by(*order, candles.c.ts)
+        )
+        with self._transaction("checksum") as conn:
+            result = conn.execution_options(stream_results=True, yield_per=CHECKSUM_CHUNK_ROWS).execute(query)
+            return checksum_chunks(result.partitions())
+
+    def delete_before(
+        self, symbol: str, timeframe: Timeframe | str, before: pd.Timestamp, batch_size: int = 50_000
+    ) -> int:
+        """Delete bars with ts < before, oldest first, one short transaction per batch."""
+        sym, tf = check_symbol(symbol), check_timeframe(timeframe)
+        cutoff = bound(before, "before")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        older = and_(self._series(sym, tf), candles.c.ts < cutoff)
+        total = 0
+        while True:
+            with self._transaction(f"delete_before({sym} {tf} {cutoff})", write=True) as conn:
+                edge = conn.execute(
+                    select(candles.c.ts).where(older).order_by(candles.c.ts).offset(batch_size - 1).limit(1)
+                ).scalar_one_or_none()
+                batch = older if edge is None else and_(self._series(sym, tf), candles.c.ts <= edge)
+                total += int(conn.execute(delete(candles).where(batch)).rowcount)
+            if edge is None:
+                return total
+
+    # -- sync status --------------------------------------------------------------------------
+
+    def update_sync_status(
+        self,
+        symbol: str,
+        timeframe: Timeframe | str,
+        *,
+        status: str,
+        last_bar_ts: pd.Timestamp | None = None,
+        rows: int | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Upsert one series' status; `last_sync_at` is now.
+
+        `last_bar_ts` and `rows` keep their stored values when not given (a `running` update
+        must not erase what the last good sync recorded); `error` is always replaced, so an `ok`
+        clears it.
+        """
+        sym, tf = check_symbol(symbol), check_timeframe(timeframe)
+        if status not in SYNC_STATUSES:
+            raise ValueError(f"sync status must be one of {', '.join(SYNC_STATUSES)}, got {status!r}")
+        if rows is not None and (isinstance(rows, bool) or not isinstance(rows, (int, np.integer)) or rows < 0):
+            raise ValueError(f"rows must be a non-negative integer, got {rows!r}")
+        last = None if last_bar_ts is None else bound(last_bar_ts, "last_bar_ts")
+        now = pd.Timestamp.now(tz="UTC")
+        values: dict[str, Any] = {
+            "symbol": sym, "timeframe": tf, "status": status, "error": error,
+            "last_sync_at": now, "updated_at": now,
+        }
+        if last is not None:
+            values["last_bar_ts"] = last
+        if rows is not None:
+            values["rows"] = int(rows)
+        dialect_insert = postgresql.insert if self._is_pg else sqlite.insert
+        stmt = dialect_insert(sync_status).values(**values)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[sync_status.c.symbol, sync_status.c.timeframe],
+            set_={k: stmt.excluded[k] for k in values if k not in ("symbol", "timeframe")},
+        )
+        with self._transaction(f"update_sync_status({sym} {tf})", write=True) as conn:
+            conn.execute(stmt)
+
+    def sync_status(self) -> pd.DataFrame:
+        query = select(*(sync_status.c[c] for c in SYNC_COLUMNS)).order_by(
+            sync_status.c.symbol, sync_status.c.timeframe
+        )
+        with self._transaction("sync_status") as conn:
+            rows = conn.execute(query).all()
+        frame = pd.DataFrame(rows, columns=list(SYNC_COLUMNS))
+        for col in ("last_sync_at", "last_bar_ts", "updated_at"):
+            frame[col] = pd.to_datetime(frame[col], utc=True).dt.as_unit("ns")
+        frame["rows"] = frame["rows"].astype("int64")
+        return frame
+
+
+def _candle_frame(rows: list[Any]) -> pd.DataFrame:
+    """Rows of (ts_us, o, h, l, c, v, vwap, trades, source, ingested_us) as the `read` frame."""
+    raw = pd.DataFrame.from_records(rows, columns=list(READ_COLUMNS), coerce_float=True)
+    frame = pd.DataFrame(
+        {
+            "ts": us_to_datetimes(raw["ts"].to_numpy()),
+            **{c: raw[c].astype("float64").to_numpy() for c in ("open", "high", "low", "close", "volume", "vwap")},
+            "trades": pd.array(raw["trades"].to_numpy(), dtype="Int64"),
+            "source": raw["source"].astype(object).to_numpy(),
+            "ingested_at": us_to_datetimes(raw["ingested_at"].to_numpy()),
+        }
+    )
+    return frame

@@ -1,0 +1,169 @@
+"""Tables of the candle store (SQLAlchemy Core), identical in meaning on SQLite and PostgreSQL.
+
+Timestamps use `UtcTimestamp`: `timestamptz` on PostgreSQL, integer epoch milliseconds on
+SQLite, where text timestamps would cost parsing on every comparison and an integer sorts
+correctly. `candles` is a WITHOUT ROWID table on SQLite so rows are clustered by the primary key
+and a window read is one range scan.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import (
+    TIMESTAMP,
+    BigInteger,
+    CheckConstraint,
+    Column,
+    Double,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+from massive_pipeline.store.timeutil import epoch_ms, to_utc
+from massive_pipeline.timeframes import Timeframe
+
+SYNC_STATUSES: tuple[str, ...] = ("ok", "error", "running", "never")
+GAP_STATUSES: tuple[str, ...] = ("detected", "filling", "filled", "unfillable")
+SYMBOL_LENGTH = 16
+SOURCE_LENGTH = 32
+
+
+class UtcTimestamp(TypeDecorator[pd.Timestamp]):
+    """A UTC instant: `timestamptz` on PostgreSQL, epoch milliseconds (BIGINT) on SQLite."""
+
+    impl = TIMESTAMP(timezone=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(BigInteger())
+        return dialect.type_descriptor(TIMESTAMP(timezone=True))
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        ts = to_utc(value, "timestamp")
+        if dialect.name == "sqlite":
+            return epoch_ms(ts)
+        return ts.floor("us").to_pydatetime()
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> pd.Timestamp | None:
+        if value is None:
+            return None
+        if dialect.name == "sqlite":
+            return pd.Timestamp(int(value), unit="ms", tz="UTC")
+        return pd.Timestamp(value).tz_convert("UTC")
+
+
+def _in(column: str, values: tuple[str, ...], name: str) -> CheckConstraint:
+    listed = ", ".join(f"'{v}'" for v in values)
+    return CheckConstraint(f"{column} IN ({listed})", name=name)
+
+
+_TIMEFRAMES = tuple(tf.value for tf in Timeframe)
+# SQLite only autoincrements an INTEGER PRIMARY KEY; BIGINT elsewhere.
+_ID = BigInteger().with_variant(Integer(), "sqlite")
+
+metadata = MetaData()
+
+candles = Table(
+    "candles",
+    metadata,
+    Column("symbol", String(SYMBOL_LENGTH), primary_key=True),
+    Column("timeframe", String(4), primary_key=True),
+    Column("ts", UtcTimestamp(), primary_key=True),
+    Column("open", Double(), nullable=False),
+    Column("high", Double(), nullable=False),
+    Column("low", Double(), nullable=False),
+    Column("close", Double(), nullable=False),
+    Column("volume", Double(), nullable=False),
+    Column("vwap", Double(), nullable=True),
+    Column("trades", BigInteger(), nullable=True),
+    Column("source", String(SOURCE_LENGTH), nullable=False),
+    Column("ingested_at", UtcTimestamp(), nullable=False),
+    _in("timeframe", _TIMEFRAMES, "ck_candles_timeframe"),
+    sqlite_with_rowid=False,
+)
+
+sync_status = Table(
+    "sync_status",
+    metadata,
+    Column("symbol", String(SYMBOL_LENGTH), primary_key=True),
+    Column("timeframe", String(4), primary_key=True),
+    Column("last_sync_at", UtcTimestamp(), nullable=True),
+    Column("last_bar_ts", UtcTimestamp(), nullable=True),
+    Column("rows", BigInteger(), nullable=False, server_default="0"),
+    Column("status", String(16), nullable=False, server_default="never"),
+    Column("error", Text(), nullable=True),
+    Column("updated_at", UtcTimestamp(), nullable=False),
+    _in("status", SYNC_STATUSES, "ck_sync_status_status"),
+)
+
+rejected_candles = Table(
+    "rejected_candles",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("symbol", String(SYMBOL_LENGTH), nullable=False),
+    Column("timeframe", String(4), nullable=False),
+    # Nullable: a row may be rejected precisely because a field is missing.
+    Column("ts", UtcTimestamp(), nullable=True),
+    Column("open", Double(), nullable=True),
+    Column("high", Double(), nullable=True),
+    Column("low", Double(), nullable=True),
+    Column("close", Double(), nullable=True),
+    Column("volume", Double(), nullable=True),
+    Column("vwap", Double(), nullable=True),
+    Column("trades", BigInteger(), nullable=True),
+    Column("reason", Text(), nullable=False),
+    Column("run_id", String(64), nullable=True),
+    Column("rejected_at", UtcTimestamp(), nullable=False),
+    Index("ix_rejected_candles_series", "symbol", "timeframe", "rejected_at"),
+)
+
+data_gaps = Table(
+    "data_gaps",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("symbol", String(SYMBOL_LENGTH), nullable=False),
+    Column("timeframe", String(4), nullable=False),
+    Column("gap_start", UtcTimestamp(), nullable=False),
+    Column("gap_end", UtcTimestamp(), nullable=False),
+    Column("candles_missing", Integer(), nullable=False),
+    Column("status", String(16), nullable=False, server_default="detected"),
+    Column("detected_at", UtcTimestamp(), nullable=False),
+    Column("filled_at", UtcTimestamp(), nullable=True),
+    Column("attempts", Integer(), nullable=False, server_default="0"),
+    UniqueConstraint("symbol", "timeframe", "gap_start", name="uq_data_gaps_series_start"),
+    _in("status", GAP_STATUSES, "ck_data_gaps_status"),
+)
+
+snapshots = Table(
+    "snapshots",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("symbol", String(SYMBOL_LENGTH), nullable=False),
+    Column("ticker", String(32), nullable=False),
+    Column("bid", Double(), nullable=True),
+    Column("ask", Double(), nullable=True),
+    Column("spread", Double(), nullable=True),
+    Column("last", Double(), nullable=True),
+    Column("day_open", Double(), nullable=True),
+    Column("day_high", Double(), nullable=True),
+    Column("day_low", Double(), nullable=True),
+    Column("day_close", Double(), nullable=True),
+    Column("day_volume", Double(), nullable=True),
+    Column("quote_ts", UtcTimestamp(), nullable=True),
+    Column("fetched_at", UtcTimestamp(), nullable=False),
+    Index("ix_snapshots_symbol_fetched", "symbol", "fetched_at"),
+)
+
+CANDLE_VALUE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "volume", "vwap", "trades")
