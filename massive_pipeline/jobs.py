@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from dagster import AssetKey, AssetSelection, UnresolvedAssetJobDefinition, define_asset_job
+from dagster import AssetKey, AssetSelection, define_asset_job
+from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 from massive_pipeline.assets.candles import candle_key
 from massive_pipeline.assets.partitions import partitions_for

@@ -100,12 +100,15 @@ def run_candle_backfill(
                 raise_on_error=False,
             )
             summary = RunSummary(spec.symbol, job_name, tfs, first, last, result.run_id, result.success)
+            # a ranged run records one materialization per partition, all with the run's metadata
+            seen: set[str] = set()
             for event in result.get_asset_materialization_events():
-                mat = event.asset_materialization
-                if mat is None:
-                    continue
-                meta = mat.metadata
+                mat = event.step_materialization_data.materialization
                 key = mat.asset_key.path[-1].upper()
+                if key in seen:
+                    continue
+                seen.add(key)
+                meta = mat.metadata
                 rows = meta.get("rows_written")
                 summary.rows_written[key] = int(rows.value) if rows is not None else 0
                 req = meta.get("api_requests")
@@ -114,8 +117,12 @@ def run_candle_backfill(
             if on_run:
                 on_run(summary)
             if not result.success:
-                failure = next((e for e in result.all_events if e.is_failure), None)
-                detail = failure.message if failure is not None and failure.message else "see the run's logs"
+                failures = result.get_step_failure_events()
+                detail = (
+                    failures[0].step_failure_data.error.message.strip()
+                    if failures and failures[0].step_failure_data.error is not None
+                    else "see the run's logs"
+                )
                 raise BackfillError(
                     f"run {result.run_id} for {spec.symbol} {','.join(t.value for t in tfs)} "
                     f"{first}..{last} failed: {detail}"

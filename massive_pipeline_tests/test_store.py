@@ -51,14 +51,17 @@ def scratch_database() -> Iterator[str]:
     base = make_url(PG_BASE_URL)
     name = f"massive_test_{uuid.uuid4().hex[:8]}"
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    problem = None
     try:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
     except SQLAlchemyError as err:
+        problem = " ".join(str(err.orig or err).split())
+    if problem is not None:
         admin.dispose()
         pytest.fail(
             f"PostgreSQL is required for the store tests but {mask_url(base)} is unreachable "
-            f"(set MASSIVE_TEST_POSTGRES_URL to a server where databases can be created): {err.orig or err}",
+            f"(set MASSIVE_TEST_POSTGRES_URL to a server where databases can be created): {problem}",
             pytrace=False,
         )
     try:
@@ -145,6 +148,15 @@ def test_create_schema_is_idempotent_and_keeps_data(store: CandleStore) -> None:
     store.create_schema()
     assert set(TABLES) <= set(inspect(store.engine).get_table_names())
     assert store.count() == 30
+
+
+def test_empty_bars_clear_the_window(store: CandleStore) -> None:
+    bars = make_bars(T0, 30)
+    store.replace_window("EURUSD", "M1", *window_of(bars), bars)
+    empty = pd.DataFrame(columns=["ts", "open", "high", "low", "close", "volume"])
+    result = store.replace_window("EURUSD", "M1", T0 + 10 * MIN, T0 + 20 * MIN, empty)
+    assert result == WriteResult(0, 10, None, None)
+    assert store.count("EURUSD", "M1") == 20
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -319,9 +331,11 @@ def test_database_error_mid_write_is_wrapped_and_rolled_back(
 
 
 def test_operation_on_a_missing_schema_names_store_and_operation(tmp_path: Path) -> None:
-    with CandleStore(f"sqlite:///{tmp_path / 'empty.sqlite'}") as store:
-        with pytest.raises(StoreError, match=r"read\(EURUSD M1\) failed: .*no such table"):
-            store.read("EURUSD", "M1")
+    with (
+        CandleStore(f"sqlite:///{tmp_path / 'empty.sqlite'}") as store,
+        pytest.raises(StoreError, match=r"read\(EURUSD M1\) failed: .*no such table"),
+    ):
+        store.read("EURUSD", "M1")
 
 
 # -- reads ----------------------------------------------------------------------------------------
@@ -346,6 +360,21 @@ def test_read_round_trips_values_in_utc_and_respects_the_half_open_window(store:
     assert_bars_equal(part, bars.iloc[10:20])
     assert store.read("BTCUSD", "M5").empty
     assert str(store.read("BTCUSD", "M5")["ts"].dtype) == "datetime64[ns, UTC]"
+
+
+def test_optional_columns_may_be_absent_or_complete(store: CandleStore) -> None:
+    bare = make_bars(T0, 20).drop(columns=["vwap", "trades"])
+    store.replace_window("EURUSD", "M1", *window_of(bare), bare)
+    frame = store.read("EURUSD", "M1")
+    assert frame["vwap"].isna().all() and frame["trades"].isna().all()
+    assert_bars_equal(frame.drop(columns=["vwap", "trades"]).assign(vwap=0, trades=0),
+                      bare.assign(vwap=0, trades=0))
+
+    full = make_bars(T0, 20).assign(vwap=1.25, trades=np.arange(20, dtype="int64"))
+    store.replace_window("EURUSD", "M1", *window_of(full), full)
+    frame = store.read("EURUSD", "M1")
+    assert frame["vwap"].tolist() == [1.25] * 20
+    assert frame["trades"].tolist() == list(range(20))
 
 
 def test_count_row_counts_and_last_bar(store: CandleStore) -> None:
@@ -480,6 +509,7 @@ def test_rejects_gaps_and_snapshots(store: CandleStore) -> None:
     [
         "mysql://trader:s3cret@db.example/candles",
         "postgresql+psycopg://trader:s3cret@db.example:notaport/candles",
+        "postgresql+psycopg://trader:s3cret/x@db.example:notaport/candles",
         "postgresql+psycopg2://trader:s3cret@db.example/candles",
         "just some text with s3cret",
     ],

@@ -7,7 +7,6 @@ backfill of a year of daily partitions is one run that fetches the whole range i
 requests as the API's 50,000-bar pages allow, never one request per day.
 """
 
-from __future__ import annotations
 
 import pandas as pd
 from dagster import (

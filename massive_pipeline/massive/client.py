@@ -7,9 +7,11 @@ Why it looks the way it does:
   rate limiter, so pagination and retries can never push a worker past the plan's limit.
 - Failures are typed (see `errors.py`) and bounded: 401/403 stop at once; 429 waits `Retry-After`
   (or `throttle_wait`) and retries; 5xx, broken connections and timeouts retry with exponential
-  backoff and jitter; a body that is not JSON is retried `malformed_retries` times (a truncated
-  body can be transient) while JSON of the wrong shape fails at once (the same request would get
-  the same answer); a `next_url` that does not advance fails instead of looping.
+  backoff and jitter (they share one budget of `max_retries` per request; 429s have their own,
+  because waiting out a rate window is not a failure); a body that is not JSON is retried
+  `malformed_retries` times (a truncated body can be transient) while JSON of the wrong shape fails
+  at once (the same request would get the same answer); a `next_url` that does not advance (a URL
+  already fetched, or a page with no bar newer than the pages before it) fails instead of looping.
 - A paginated answer is returned whole or not at all: pages are collected locally and the caller
   gets either every bar or an exception.
 """

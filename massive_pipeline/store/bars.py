@@ -57,6 +57,8 @@ def _show(ts_ns: np.ndarray) -> str:
 
 
 def _timestamps(ts: pd.Series, label: str) -> np.ndarray:
+    if ts.empty:  # "no bars in this window" may come as an untyped empty frame
+        return np.empty(0, dtype=np.int64)
     if not isinstance(ts.dtype, pd.DatetimeTZDtype):
         raise ValueError(
             f"{label}: column 'ts' must hold timezone-aware UTC timestamps, got dtype {ts.dtype}"

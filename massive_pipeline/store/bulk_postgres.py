@@ -53,16 +53,19 @@ class Field:
 
 
 def encode_binary_copy(fields: Sequence[Field], nrows: int) -> bytes:
-    """Encode `nrows` rows as the tuple section of a binary COPY stream (no header/trailer)."""
+    """Encode `nrows` rows as the tuple section of a binary COPY stream (no header/trailer).
+
+    Rows are emitted grouped by NULL pattern (a NULL field has no value bytes, so each pattern
+    has its own fixed record layout); row order does not matter to COPY.
+    """
     nullable = [i for i, f in enumerate(fields) if f.null is not None]
     pattern = np.zeros(nrows, dtype=np.int64)
     for bit, i in enumerate(nullable):
         pattern |= fields[i].null.astype(np.int64) << bit  # type: ignore[union-attr]
+    patterns = np.unique(pattern)
     parts: list[bytes] = []
-    for value in np.unique(pattern):
-        rows: slice | np.ndarray = slice(None) if value == pattern[0] and (pattern == value).all() else (
-            np.flatnonzero(pattern == value)
-        )
+    for value in patterns:
+        rows: slice | np.ndarray = slice(None) if len(patterns) == 1 else np.flatnonzero(pattern == value)
         null_fields = {i for bit, i in enumerate(nullable) if value >> bit & 1}
         parts.append(_encode_group(fields, rows, nrows, null_fields))
     return b"".join(parts)

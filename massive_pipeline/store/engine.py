@@ -34,7 +34,8 @@ SQLITE_BEGIN_OPTION = "massive_sqlite_begin"
 
 _SUPPORTED = "sqlite:///path/to/file.sqlite or postgresql+psycopg://user:password@host:5432/dbname"
 # user:password@ in a URL that SQLAlchemy could not parse (so it cannot mask it for us).
-_USERINFO_PASSWORD = re.compile(r"(://[^/@:]*:)([^@/]*)(@)")
+# Greedy up to the last "@": over-masking beats leaking a password that contains "/" or "@".
+_USERINFO_PASSWORD = re.compile(r"(://[^/@:]*:)(.*)(@)")
 _QUERY_PASSWORD = re.compile(r"((?:^|[?&;])password=)([^&;]*)", re.IGNORECASE)
 
 
@@ -80,8 +81,12 @@ def parse_store_url(url: str, *, origin: str = ENV_VAR) -> URL:
     try:
         parsed = make_url(url.strip())
     except (exc.ArgumentError, ValueError) as err:
+        reason = str(err)
+        secret = _USERINFO_PASSWORD.search(url)
+        if secret and secret.group(2):
+            reason = reason.replace(secret.group(2), "***")
         raise StoreConfigError(
-            f"{origin}={mask_url(url)!r} is not a valid SQLAlchemy URL ({err}); expected {_SUPPORTED}"
+            f"{origin}={mask_url(url)!r} is not a valid SQLAlchemy URL ({reason}); expected {_SUPPORTED}"
         ) from None
     if parsed.drivername in ("postgresql", "postgres", "postgresql+psycopg"):
         return parsed.set(drivername="postgresql+psycopg")
@@ -117,7 +122,7 @@ def _sqlite_engine(url: URL) -> Engine:
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-            cursor.execute("PRAGMA journal_mode = WAL")
+            _enable_wal(cursor)
             # NORMAL is crash-safe in WAL mode (a power loss may drop the last commits, never
             # half of one) and avoids an fsync per transaction.
             cursor.execute("PRAGMA synchronous = NORMAL")
@@ -130,6 +135,23 @@ def _sqlite_engine(url: URL) -> Engine:
         conn.exec_driver_sql(conn.get_execution_options().get(SQLITE_BEGIN_OPTION, "BEGIN"))
 
     return engine
+
+
+def _enable_wal(cursor: sqlite3.Cursor) -> None:
+    """Switch the file to WAL unless it already is; losing a race to switch it is fine.
+
+    WAL is a property of the file, so one successful switch serves every connection. When
+    several processes open a new file at once, the switch needs an exclusive lock that the busy
+    handler does not wait for; the loser carries on (its busy timeout still applies) and the
+    file is in WAL mode as soon as the winner is done.
+    """
+    if str(cursor.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
+        return
+    try:
+        cursor.execute("PRAGMA journal_mode = WAL")
+    except sqlite3.OperationalError as err:
+        if "locked" not in str(err) and "busy" not in str(err):
+            raise
 
 
 def _reason(err: BaseException, url: URL) -> str:

@@ -117,7 +117,7 @@ class SideTablesMixin:
                     symbol=sym, timeframe=tf, gap_start=start, gap_end=end,
                     candles_missing=int(rec["candles_missing"]), status="detected", detected_at=now, attempts=0,
                 ).on_conflict_do_nothing(index_elements=["symbol", "timeframe", "gap_start"])
-                new += int(conn.execute(stmt).rowcount)
+                new += len(conn.execute(stmt.returning(data_gaps.c.id)).all())
         return new
 
     def gaps(
