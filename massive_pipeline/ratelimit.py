@@ -11,7 +11,12 @@ with atomic check-and-insert); this module adds what the pipeline needs on top:
   needs, while critical requests may use the whole budget;
 * a safety margin on the window, because the server counts arrival times while the limiter counts
   acquire times, and the two differ by the request's latency;
-* statistics (used, waiting, waits) kept in the same shared backend, readable by `status`.
+* statistics (used, waiting, waits) kept in the same shared backend, readable by `status`;
+* a fresh timestamp on every attempt: pyrate-limiter's own blocking loop advances the item's
+  timestamp by the time it meant to sleep, so a process that overslept or waited for the file
+  lock records its request in the past and frees its slot early; under three competing processes
+  that let 7 requests into a 5-request window. Here each attempt is a new item stamped "now", and
+  the bucket's `waiting()` only tells how long to sleep before the next attempt.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pyrate_limiter import AbstractBucket, Limiter, PostgresBucket, Rate, RedisBucket, SQLiteBucket
+from pyrate_limiter import AbstractBucket, PostgresBucket, Rate, RateItem, RedisBucket, SQLiteBucket
 
 from massive_pipeline.settings import dagster_home, mask_url
 
@@ -264,12 +269,11 @@ class SharedRateLimiter:
         self.margin_ms = default_margin_ms(window_seconds) if margin_ms is None else margin_ms
         self._interval_ms = int(round(window_seconds * 1000)) + self.margin_ms
         self._backend = _backend_for(backend_url)
-        self._total = Limiter(self._backend.bucket(TOTAL_BUCKET, [Rate(limit, self._interval_ms)]), buffer_ms=10)
+        self._total = self._backend.bucket(TOTAL_BUCKET, [Rate(limit, self._interval_ms)])
         self._shared = (
-            Limiter(self._backend.bucket(SHARED_BUCKET, [Rate(limit - reserve, self._interval_ms)]), buffer_ms=10)
-            if reserve
-            else None
+            self._backend.bucket(SHARED_BUCKET, [Rate(limit - reserve, self._interval_ms)]) if reserve else None
         )
+        self._puts = 0
 
     @property
     def backend(self) -> str:
@@ -281,8 +285,8 @@ class SharedRateLimiter:
         self._backend.incr("waiting", 1)
         try:
             if self._shared is not None and not critical:
-                self._shared.try_acquire("request", blocking=True)
-            self._total.try_acquire("critical" if critical else "request", blocking=True)
+                self._take(self._shared, "request")
+            self._take(self._total, "critical" if critical else "request")
         finally:
             self._backend.incr("waiting", -1)
         waited = time.monotonic() - started
@@ -293,6 +297,18 @@ class SharedRateLimiter:
             self._backend.incr("waits", 1)
             self._backend.incr("wait_seconds", waited)
         return waited
+
+    def _take(self, bucket: AbstractBucket, name: str) -> None:
+        while True:
+            item = RateItem(name, bucket.now(), 1)
+            if bucket.put(item):
+                break
+            wait_ms = bucket.waiting(item)
+            # never busy-loop: at least a few ms, at most a window, between attempts
+            time.sleep(min(max(int(wait_ms), 5) + 5, self._interval_ms) / 1000)
+        self._puts += 1
+        if self._puts % 200 == 0:  # keep the shared log short; old entries no longer count
+            bucket.leak(bucket.now())
 
     def stats(self) -> LimiterStats:
         raw = self._backend.read_stats()
@@ -317,9 +333,6 @@ class SharedRateLimiter:
         self._backend.reset()
 
     def close(self) -> None:
-        for limiter in (self._total, self._shared):
-            if limiter is not None:
-                limiter.close()
         self._backend.close()
 
     def __enter__(self) -> SharedRateLimiter:
