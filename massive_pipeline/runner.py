@@ -118,11 +118,10 @@ def run_candle_backfill(
                 on_run(summary)
             if not result.success:
                 failures = result.get_step_failure_events()
-                detail = (
-                    failures[0].step_failure_data.error.message.strip()
-                    if failures and failures[0].step_failure_data.error is not None
-                    else "see the run's logs"
-                )
+                error = failures[0].step_failure_data.error if failures else None
+                while error is not None and error.cause is not None:  # Dagster wraps the real error
+                    error = error.cause
+                detail = error.message.strip() if error is not None else "see the run's logs"
                 raise BackfillError(
                     f"run {result.run_id} for {spec.symbol} {','.join(t.value for t in tfs)} "
                     f"{first}..{last} failed: {detail}"

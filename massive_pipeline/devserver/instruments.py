@@ -1,7 +1,7 @@
 """What the development server knows about a ticker: asset class, calendar, price level, volatility.
 
-The symbol catalog decides the asset class and the calendar where it lists the ticker; anything
-else is inferred from the prefix (`C:XAU…`/`C:XAG…` metals, other `C:` forex, `X:` crypto, `I:`
+The symbol catalog ($MASSIVE_CATALOG, then the packaged one) decides the asset class and the
+calendar where it lists the ticker; anything else is inferred from the prefix (`C:XAU…`/`C:XAG…` metals, other `C:` forex, `X:` crypto, `I:`
 indices), so that a test can ask for any well-formed ticker and get plausible bars.
 """
 
@@ -11,8 +11,11 @@ import functools
 import hashlib
 import logging
 import math
+import os
 import re
 from dataclasses import dataclass
+from importlib import resources
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -83,56 +86,66 @@ def infer_asset_class(ticker: str) -> str:
     return {"C": "forex", "X": "crypto", "I": "index"}[ticker[0]]
 
 
-@functools.lru_cache(maxsize=4096)
 def resolve_instrument(ticker: str) -> Instrument | None:
     """The instrument for a well-formed ticker, or None when the ticker cannot exist."""
     if not TICKER_RE.match(ticker):
         return None
-    asset_class, calendar = _catalog_entry(ticker)
+    spec = _catalog_spec(ticker)
+    if spec is not None:
+        return _instrument(ticker, str(spec.asset_class), str(spec.calendar))
+    asset_class = infer_asset_class(ticker)
+    return _instrument(ticker, asset_class, _CLASS_CALENDARS[asset_class])
+
+
+@functools.lru_cache(maxsize=4096)
+def _instrument(ticker: str, asset_class: str, calendar: str) -> Instrument:
     level = _LEVELS.get(ticker)
     if level is None:
-        lo, hi = _CLASS_LOG_LEVELS[asset_class]
+        lo, hi = _CLASS_LOG_LEVELS.get(asset_class, _CLASS_LOG_LEVELS["forex"])
         frac = stable_hash("level", ticker) / 2**64
         level = float(f"{10 ** (lo + (hi - lo) * frac):.4g}")
-    vol = _VOLS.get(ticker, _CLASS_VOLS[asset_class])
+    vol = _VOLS.get(ticker, _CLASS_VOLS.get(asset_class, _CLASS_VOLS["forex"]))
     return Instrument(ticker, asset_class, calendar, level, vol)
 
 
-def _catalog_entry(ticker: str) -> tuple[str, str]:
-    spec = _catalog_lookup(ticker)
-    if spec is not None:
-        return str(spec.asset_class), str(spec.calendar)
-    asset_class = infer_asset_class(ticker)
-    return asset_class, _CLASS_CALENDARS[asset_class]
+def _catalog_spec(ticker: str) -> Any:
+    """The catalog entry of `ticker`: the $MASSIVE_CATALOG one first, then the packaged one."""
+    for catalog in (_env_catalog(), _packaged_catalog()):
+        spec = None if catalog is None else catalog.by_ticker(ticker)
+        if spec is not None:
+            return spec
+    return None
 
 
-def _catalog_lookup(ticker: str):  # noqa: ANN202 - SymbolSpec lives in the catalog module
-    catalog = _catalog()
-    return None if catalog is None else catalog.by_ticker(ticker)
+def _env_catalog() -> Any:
+    # A catalog the user points at may list tickers (and calendars) the packaged one does not.
+    # It is re-read when it changes; one that cannot be read is ignored here (the pipeline
+    # itself reports it), because the server must keep answering.
+    if not os.environ.get("MASSIVE_CATALOG"):
+        return None
+    try:
+        from massive_pipeline.catalog import default_catalog
+
+        return default_catalog()
+    except Exception as exc:  # noqa: BLE001
+        log.debug("dev server: $MASSIVE_CATALOG unusable (%s); using the packaged catalog", exc)
+        return None
 
 
 @functools.cache
-def _catalog():  # noqa: ANN202
-    # The server must start even where the catalog cannot be read (it only refines what the
-    # prefix already says), so a broken catalog is reported and the prefix rules are used.
+def _packaged_catalog() -> Any:
     try:
-        from massive_pipeline.catalog import load_catalog
+        from massive_pipeline.catalog import PACKAGED_CATALOG, load_catalog
 
-        return load_catalog()
+        return load_catalog(str(resources.files("massive_pipeline") / PACKAGED_CATALOG))
     except Exception as exc:  # noqa: BLE001
-        log.warning("dev server: symbol catalog unavailable (%s); inferring asset classes from tickers", exc)
+        log.warning("dev server: packaged catalog unavailable (%s); inferring asset classes from tickers", exc)
         return None
 
 
 def catalog_tickers() -> list[str]:
-    """Tickers listed by the catalog (the universe of an unfiltered universal snapshot)."""
-    catalog = _catalog()
+    """Tickers of the catalog in use (the universe of an unfiltered universal snapshot)."""
+    catalog = _env_catalog() or _packaged_catalog()
     if catalog is None:
         return sorted(_LEVELS)
-    symbols = getattr(catalog, "symbols", None)
-    if symbols is None:
-        try:
-            symbols = list(catalog)
-        except TypeError:
-            return sorted(_LEVELS)
-    return sorted({s.ticker for s in symbols})
+    return sorted({spec.ticker for spec in catalog.symbols})
