@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import importlib
 import os
 import sys
 from collections.abc import Sequence
@@ -16,6 +17,10 @@ import pandas as pd
 
 from massive_pipeline.settings import dagster_home
 from massive_pipeline.timeframes import Timeframe, UnknownTimeframeError, parse_timeframes
+
+# Modules adding their own subcommands: each has `register(subparsers)`, whose commands may raise
+# UsageError for bad arguments.
+COMMAND_MODULES: list[str] = []
 
 CRITICAL_DEMO_SYMBOLS = ("XAUUSD", "EURUSD", "BTCUSD")
 DEMO_DAYS = 7
@@ -194,6 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--rate-limit", type=int, default=None, help="requests per minute before 429 (default none)")
     dev.add_argument("--page-size", type=int, default=50000)
     dev.set_defaults(func=cmd_devserver)
+
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).register(sub)
     return parser
 
 

@@ -7,6 +7,7 @@ pyproject.toml). The catalog comes from `MASSIVE_CATALOG` or the packaged `catal
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 
 from dagster import BetaWarning, Definitions
 
@@ -20,10 +21,15 @@ from massive_pipeline.store_resource import CandleStoreResource
 # 1.13; this pipeline relies on them deliberately (README), so the warnings are noise here.
 warnings.filterwarnings("ignore", category=BetaWarning)
 
+# Builders of the other concerns' definitions (asset checks, schedules, sensors, …); each takes
+# the catalog and returns a `Definitions` without resources (the resources are bound above).
+EXTRA_DEFINITIONS: list[Callable[[Catalog], Definitions]] = []
+
 
 def build_definitions(catalog: Catalog | None = None) -> Definitions:
+    """The whole code location; each concern contributes its own `Definitions`, merged here."""
     catalog = catalog or load_catalog()
-    return Definitions(
+    candles = Definitions(
         assets=build_candle_assets(catalog),
         jobs=build_candle_jobs(catalog),
         resources={
@@ -31,6 +37,7 @@ def build_definitions(catalog: Catalog | None = None) -> Definitions:
             "candle_store": CandleStoreResource(),
         },
     )
+    return Definitions.merge(candles, *(build(catalog) for build in EXTRA_DEFINITIONS))
 
 
 defs = build_definitions()
