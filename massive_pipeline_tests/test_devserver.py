@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -377,6 +381,12 @@ def test_authentication_errors() -> None:
         assert httpx.get(url, params={"apiKey": "good"}).status_code == 200
         assert [r.status for r in srv.requests] == [401, 401, 200, 200]
         assert all("good" not in r.path and "bad" not in r.path for r in srv.requests)
+    with pytest.raises(TypeError, match="api_keys"):
+        DevServer(api_keys="good")
+    with pytest.raises(ValueError, match="page_size"):
+        DevServer(page_size=50001)
+    with DevServer(api_keys=(k for k in ["gen"]), now=NOW) as from_generator:
+        assert from_generator.api_keys == {"gen"}
     with DevServer(now=NOW) as anykey:
         base = f"{anykey.url}/v2/aggs/ticker/C:EURUSD/range/1/hour/2024-03-12/2024-03-12"
         assert httpx.get(base, headers={"Authorization": "Bearer whatever"}).status_code == 200
@@ -395,51 +405,55 @@ def test_not_entitled_is_403(srv: DevServer, client: httpx.Client) -> None:
 # -- rate limit ------------------------------------------------------------------------------------
 
 
-def _hit(url: str) -> httpx.Response:
-    return httpx.get(f"{url}/v2/aggs/ticker/C:EURUSD/range/1/hour/2024-03-12/2024-03-12", headers=AUTH)
+def _hit(client: httpx.Client) -> httpx.Response:
+    return client.get("/v2/aggs/ticker/C:EURUSD/range/1/hour/2024-03-12/2024-03-12")
 
 
 def test_rate_limit_answers_429_past_the_limit() -> None:
-    with DevServer(rate_limit=3, rate_window_seconds=60, now=NOW) as srv:
-        statuses = [_hit(srv.url) for _ in range(5)]
+    with DevServer(rate_limit=3, rate_window_seconds=60, now=NOW) as srv, \
+            httpx.Client(base_url=srv.url, headers=AUTH, timeout=30) as c:
+        statuses = [_hit(c) for _ in range(5)]
         assert [r.status_code for r in statuses] == [200, 200, 200, 429, 429]
         rejected = statuses[3]
         assert rejected.json()["error"].startswith("You've exceeded the maximum requests per minute")
+        assert rejected.json()["status"] == "ERROR" and rejected.json()["request_id"]
         assert 1 <= int(rejected.headers["Retry-After"]) <= 60
         assert srv.max_requests_in_window(60) == 3 and srv.rejected_429_count() == 2
         srv.set_faults(send_retry_after=False)
-        assert "Retry-After" not in _hit(srv.url).headers
+        assert "Retry-After" not in _hit(c).headers
         assert httpx.get(f"{srv.url}/_dev/health").status_code == 200  # admin is never limited
         assert srv.request_count("aggs") == 6
 
 
 def test_rate_limit_is_exact_under_concurrency() -> None:
-    with DevServer(rate_limit=5, rate_window_seconds=60, now=NOW) as srv, ThreadPoolExecutor(16) as pool:
-        codes = [r.status_code for r in pool.map(lambda _: _hit(srv.url), range(40))]
+    with DevServer(rate_limit=5, rate_window_seconds=60, now=NOW) as srv, ThreadPoolExecutor(16) as pool, \
+            httpx.Client(base_url=srv.url, headers=AUTH, timeout=30) as c:
+        codes = [r.status_code for r in pool.map(lambda _: _hit(c), range(40))]
         assert codes.count(200) == 5 and codes.count(429) == 35
         assert srv.max_requests_in_window(60) == 5 and srv.rejected_429_count() == 35
 
 
 def test_rate_window_slides() -> None:
     window = 0.4
-    with DevServer(rate_limit=2, rate_window_seconds=window, now=NOW) as srv:
-        assert [_hit(srv.url).status_code for _ in range(3)] == [200, 200, 429]
+    with DevServer(rate_limit=2, rate_window_seconds=window, now=NOW) as srv, \
+            httpx.Client(base_url=srv.url, headers=AUTH, timeout=30) as c:
+        assert [_hit(c).status_code for _ in range(3)] == [200, 200, 429]
         first_admitted = srv.requests[0].time
         pause = threading.Event()
         deadline = time.monotonic() + 5
-        while _hit(srv.url).status_code == 429:
+        while _hit(c).status_code == 429:
             assert time.monotonic() < deadline, "the window never slid"
             pause.wait(0.02)
         admitted = [r.time for r in srv.requests if r.status == 200]
-        assert admitted[2] - first_admitted >= window
+        assert admitted[2] - first_admitted >= window - 1e-6
         assert srv.max_requests_in_window(window) == 2
         assert srv.max_requests_in_window(10) == 3  # a longer window sees more
 
 
 def test_max_requests_in_window_from_the_log() -> None:
-    with DevServer(now=NOW) as srv:
+    with DevServer(now=NOW) as srv, httpx.Client(base_url=srv.url, headers=AUTH) as c:
         for _ in range(4):
-            _hit(srv.url)
+            _hit(c)
         assert srv.max_requests_in_window(60) == 4
         srv.clear_requests()
         assert srv.max_requests_in_window(60) == 0 and srv.request_count() == 0
@@ -598,3 +612,58 @@ def test_concurrent_clients_get_identical_answers(server: DevServer) -> None:
     assert all(a == answers[0] for a in answers) and len(answers[0]) == 4 * 96
     assert server.request_count("aggs") == 16
     assert all(urlsplit(url).path == r.path for r in server.requests)
+
+
+def test_catalog_calendar_decides_index_hours(client: httpx.Client) -> None:
+    dax = frame(aggs(client, "I:DAX", 1, "minute", "2024-03-11", "2024-03-17", limit=50000)["results"])
+    berlin = pd.to_datetime(dax.t, unit="ms", utc=True).dt.tz_convert("Europe/Berlin")
+    minute_of_day = berlin.dt.hour * 60 + berlin.dt.minute
+    assert len(dax) == 5 * 510 and minute_of_day.between(9 * 60, 17 * 60 + 29).all()
+
+
+def test_serve_forever_in_the_foreground_until_stopped() -> None:
+    srv = DevServer(now=NOW)
+    urls: list[str] = []
+    ready = threading.Event()
+    thread = threading.Thread(target=srv.serve_forever, kwargs={"ready": lambda u: (urls.append(u), ready.set())})
+    thread.start()
+    try:
+        assert ready.wait(5)
+        assert httpx.get(f"{urls[0]}/_dev/health").json()["now"].startswith("2024-03-20")
+    finally:
+        srv.stop()
+        thread.join(5)
+    assert not thread.is_alive()
+
+
+def test_cli_entry_point_prints_its_url_and_stops_on_ctrl_c() -> None:
+    code = "from massive_pipeline.devserver import serve_forever_cli; serve_forever_cli('127.0.0.1', 0, rate_limit=2)"
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first = proc.stdout.readline()
+        url = re.search(r"http://127\.0\.0\.1:\d+", first)
+        assert url, first + proc.stderr.read()
+        with httpx.Client(base_url=url.group(0), headers=AUTH) as c:
+            assert [_hit(c).status_code for _ in range(3)] == [200, 200, 429]
+            assert c.get("/_dev/stats").json()["max_in_window"] == 2
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_a_custom_catalog_decides_calendars_of_its_tickers(monkeypatch, tmp_path, client: httpx.Client) -> None:
+    path = tmp_path / "catalog.yaml"
+    path.write_text(
+        "symbols:\n"
+        '  - {symbol: FOO, ticker: "I:FOOIDX", asset_class: index, priority: low, calendar: xetra, start: 2024-01-01}\n'
+    )
+    monkeypatch.setenv("MASSIVE_CATALOG", str(path))
+    foo = frame(aggs(client, "I:FOOIDX", 1, "minute", "2024-03-12", "2024-03-12")["results"])
+    hours = pd.to_datetime(foo.t, unit="ms", utc=True).dt.tz_convert("Europe/Berlin").dt.hour
+    assert len(foo) == 510 and hours.min() == 9 and hours.max() == 17
+    monkeypatch.delenv("MASSIVE_CATALOG")
+    unlisted = frame(aggs(client, "I:FOOIDX", 1, "minute", "2024-03-12", "2024-03-12")["results"])
+    assert len(unlisted) == 390  # back to the prefix rule: a US index

@@ -80,7 +80,8 @@ class DevServer:
     ) -> None:
         if isinstance(api_keys, str | bytes):
             raise TypeError("api_keys must be a collection of keys, not a single string")
-        if api_keys is not None and not all(isinstance(k, str) and k for k in api_keys):
+        keys = None if api_keys is None else frozenset(api_keys)
+        if keys is not None and not all(isinstance(k, str) and k for k in keys):
             raise ValueError("api_keys must hold non-empty strings")
         if isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= MAX_LIMIT:
             raise ValueError(f"page_size must be an integer from 1 to {MAX_LIMIT}, got {page_size!r}")
@@ -93,7 +94,7 @@ class DevServer:
             raise ValueError(f"seed must be an integer, got {seed!r}")
         self.host = host
         self.port = port
-        self.api_keys = None if api_keys is None else frozenset(api_keys)
+        self.api_keys = keys
         self.page_size = page_size
         self.seed = seed
         self.rate_limit = rate_limit
@@ -352,6 +353,8 @@ def _api_key(headers: Any, params: dict[str, str]) -> str | None:
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default backlog of 5 makes bursts of new connections wait for SYN retries.
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], handler: type, dev: DevServer) -> None:
         self.dev = dev

@@ -6,10 +6,11 @@ snapshot and an aggregates request made at the same `now` agree.
 
 Universal snapshot (`/v3/snapshot`) items, as read from Massive's documentation:
 ``{"ticker", "type": "fx"|"crypto"|"indices", "market_status": "open"|"closed", "name",
-"session": {"open","high","low","close","volume","vwap","change","change_percent","previous_close"},
+"session": {"price","open","high","low","close","volume","vwap","change","change_percent",
+"previous_close"},
 "last_minute": {"open","high","low","close","volume","vwap","transactions","timestamp"(ms)},
-"last_updated"(ns), "timeframe": "REAL-TIME"}`` plus ``"last_quote": {"ask","bid","ask_size",
-"bid_size","last_updated"(ns),"timeframe"}`` for fx (metals are fx pairs),
+"last_updated"(ns), "timeframe": "REAL-TIME"}`` plus ``"last_quote": {"ask","bid","midpoint",
+"ask_size","bid_size","last_updated"(ns),"timeframe"}`` for fx (metals are fx pairs),
 ``"last_trade": {"price","size","exchange","conditions","id","sip_timestamp"(ns),"last_updated"(ns),
 "timeframe"}`` for crypto and ``"value"`` for indices. A ticker that cannot exist is an item
 ``{"ticker", "error": "NOT_FOUND", "message": "Ticker not found."}``.
@@ -143,7 +144,8 @@ def v3_item(state: MarketState) -> dict[str, Any]:
         "name": inst.ticker.split(":", 1)[1],
         "market_status": "open" if state.open_now else "closed",
         "session": {
-            "open": state.day["o"], "high": state.day["h"], "low": state.day["l"], "close": state.day["c"],
+            "price": state.price, "open": state.day["o"], "high": state.day["h"], "low": state.day["l"],
+            "close": state.day["c"],
             "volume": state.day["v"], "vwap": state.day["vw"], "change": change, "change_percent": change_pct,
             "previous_close": state.prev_day["c"] if state.prev_day else None,
         },
@@ -164,8 +166,8 @@ def v3_item(state: MarketState) -> dict[str, Any]:
         item["value"] = state.price
     else:
         bid, ask = state.bid_ask()
-        item["last_quote"] = {"ask": ask, "bid": bid, "ask_size": 1, "bid_size": 1, "last_updated": updated_ns,
-                              "timeframe": "REAL-TIME"}
+        item["last_quote"] = {"ask": ask, "bid": bid, "midpoint": round((ask + bid) / 2, inst.decimals + 1),
+                              "ask_size": 1, "bid_size": 1, "last_updated": updated_ns, "timeframe": "REAL-TIME"}
     return item
 
 
