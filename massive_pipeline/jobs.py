@@ -13,7 +13,6 @@ from dagster import AssetKey, AssetSelection, define_asset_job
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 from massive_pipeline.assets.candles import candle_key
-from massive_pipeline.assets.partitions import partitions_for
 from massive_pipeline.catalog import Catalog, SymbolSpec
 from massive_pipeline.timeframes import Timeframe
 
@@ -25,19 +24,16 @@ def job_name_for(spec: SymbolSpec, timeframe: Timeframe) -> str:
 
 def build_candle_jobs(catalog: Catalog) -> list[UnresolvedAssetJobDefinition]:
     keys: dict[str, list[AssetKey]] = defaultdict(list)
-    partitions = {}
     for spec in catalog:
         for tf in Timeframe:
             if tf.minutes < spec.base_timeframe.minutes:
                 continue
             name = job_name_for(spec, tf)
             keys[name].append(candle_key(spec.symbol, tf))
-            partitions[name] = partitions_for(spec.start, tf)
     return [
         define_asset_job(
             name,
             selection=AssetSelection.assets(*ks),
-            partitions_def=partitions[name],
             description="Candle assets sharing this partitions definition; launch with an asset selection.",
         )
         for name, ks in sorted(keys.items())
