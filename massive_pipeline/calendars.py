@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from massive_pipeline.timeframes import Timeframe, parse_timeframe
+from massive_pipeline.timeutil import to_utc
 
 CALENDAR_NAMES: tuple[str, ...] = ("forex", "metals", "crypto", "us_equity", "xetra")
 
@@ -70,16 +71,6 @@ def _as_utc_index(index: pd.DatetimeIndex | pd.Series | list) -> pd.DatetimeInde
     return index.tz_convert("UTC")
 
 
-def _as_utc_timestamp(ts: pd.Timestamp | str, what: str) -> pd.Timestamp:
-    try:
-        out = pd.Timestamp(ts)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{what} is not a timestamp: {ts!r}") from exc
-    if out is pd.NaT:
-        raise ValueError(f"{what} is not a timestamp: {ts!r}")
-    return out.tz_localize("UTC") if out.tzinfo is None else out.tz_convert("UTC")
-
-
 def _minute_grid(start: pd.Timestamp, end: pd.Timestamp) -> pd.DatetimeIndex:
     """UTC minute starts in [start, end); an unaligned start rounds up to the next minute."""
     first = start.ceil("min")
@@ -105,12 +96,12 @@ class MarketCalendar(abc.ABC):
         return self._is_open_utc(utc)
 
     def is_open_at(self, ts: pd.Timestamp) -> bool:
-        utc = _as_utc_timestamp(ts, "ts")
+        utc = to_utc(ts, "ts")
         return bool(self._is_open_utc(pd.DatetimeIndex([utc]))[0])
 
     def open_minutes(self, start: pd.Timestamp, end: pd.Timestamp) -> pd.DatetimeIndex:
         """UTC minute starts in [start, end) that trade."""
-        grid = _minute_grid(_as_utc_timestamp(start, "start"), _as_utc_timestamp(end, "end"))
+        grid = _minute_grid(to_utc(start, "start"), to_utc(end, "end"))
         if len(grid) == 0:
             return grid
         return grid[self._is_open_utc(grid)]
@@ -124,8 +115,8 @@ class MarketCalendar(abc.ABC):
         window is the union of the answers for its pieces. Callers that must not expect a bar
         still in progress should pass the current bar's start as `end`.
         """
-        start_utc = _as_utc_timestamp(start, "start")
-        end_utc = _as_utc_timestamp(end, "end")
+        start_utc = to_utc(start, "start")
+        end_utc = to_utc(end, "end")
         timeframe = parse_timeframe(timeframe)
         empty = pd.DatetimeIndex([], tz="UTC")
         if end_utc <= start_utc:
@@ -147,7 +138,7 @@ class MarketCalendar(abc.ABC):
         Freshness uses this instead of the wall clock: a forex series last updated on Friday
         is not stale on Saturday.
         """
-        at_utc = _as_utc_timestamp(at, "at")
+        at_utc = to_utc(at, "at")
         upper = (at_utc - _ONE_MINUTE).floor("min") + _ONE_MINUTE
         minutes = self.open_minutes(upper - _LOOKBACK, upper)
         return minutes[-1] if len(minutes) else None

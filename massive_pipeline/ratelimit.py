@@ -31,7 +31,8 @@ from typing import Any
 
 from pyrate_limiter import AbstractBucket, PostgresBucket, Rate, RateItem, RedisBucket, SQLiteBucket
 
-from massive_pipeline.settings import dagster_home, mask_url
+from massive_pipeline.settings import dagster_home
+from massive_pipeline.store.engine import mask_url
 
 TOTAL_BUCKET = "massive_total"
 SHARED_BUCKET = "massive_noncritical"

@@ -36,6 +36,7 @@ from massive_pipeline.devserver.accounting import (
 )
 from massive_pipeline.devserver.aggs import MAX_LIMIT
 from massive_pipeline.devserver.faults import FaultConfig, FaultConfigError
+from massive_pipeline.timeutil import to_utc
 
 log = logging.getLogger(__name__)
 
@@ -50,18 +51,6 @@ _HTML_504 = (
     b"<html>\r\n<head><title>504 Gateway Time-out</title></head>\r\n<body>\r\n"
     b"<center><h1>504 Gateway Time-out</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
 )
-
-
-def _utc_timestamp(value: Any, name: str) -> pd.Timestamp | None:
-    if value is None:
-        return None
-    try:
-        ts = pd.Timestamp(value)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be a timestamp, got {value!r}") from exc
-    if ts is pd.NaT:
-        raise ValueError(f"{name} must be a timestamp, got {value!r}")
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
 class DevServer:
@@ -99,7 +88,7 @@ class DevServer:
         self.seed = seed
         self.rate_limit = rate_limit
         self.rate_window_seconds = float(rate_window_seconds)
-        self._now = _utc_timestamp(now, "now")
+        self._now = None if now is None else to_utc(now, "now")
         self._faults = FaultConfig()
         self._faults_lock = threading.Lock()
         self._error_rotation = 0
@@ -174,7 +163,7 @@ class DevServer:
 
     @now.setter
     def now(self, value: pd.Timestamp | str | None) -> None:
-        self._now = _utc_timestamp(value, "now")
+        self._now = None if value is None else to_utc(value, "now")
 
     def now_ms(self) -> int:
         """The server clock in Unix ms: the override, or the wall clock."""

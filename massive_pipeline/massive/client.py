@@ -54,6 +54,7 @@ from massive_pipeline.massive.models import (
     snapshot_from_v2,
 )
 from massive_pipeline.massive.redact import Redactor
+from massive_pipeline.timeutil import to_utc
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 MAX_LIMIT = 50_000
@@ -181,7 +182,7 @@ class MassiveClient:
             raise ValueError(f"timespan must be one of {', '.join(sorted(TIMESPANS))}; got {timespan!r}")
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
             raise ValueError(f"limit must be an integer in 1..{MAX_LIMIT}, got {limit!r}")
-        start_ts, end_ts = _utc(start, "start"), _utc(end, "end")
+        start_ts, end_ts = to_utc(start, "start"), to_utc(end, "end")
         if start_ts >= end_ts:
             raise ValueError(f"empty window: start {start_ts} is not before end {end_ts}")
         from_ms = start_ts.value // 1_000_000
@@ -503,17 +504,6 @@ def _explicit_timeout(timeout: httpx.Timeout | float) -> httpx.Timeout:
 
 def _describe_timeout(timeout: httpx.Timeout) -> str:
     return f"connect {timeout.connect:g}s, read {timeout.read:g}s"
-
-
-def _utc(value: Any, name: str) -> pd.Timestamp:
-    """Coerce to a UTC timestamp; naive values are taken as UTC (the store speaks UTC only)."""
-    try:
-        ts = pd.Timestamp(value)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be a timestamp, got {value!r}") from exc
-    if ts is pd.NaT or pd.isna(ts):
-        raise ValueError(f"{name} must be a timestamp, got {value!r}")
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
 def _check_ticker(ticker: Any) -> None:

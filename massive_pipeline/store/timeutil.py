@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from massive_pipeline.timeutil import to_utc as _to_utc
+
 NS_PER_US = 1_000
 NS_PER_MS = 1_000_000
 US_PER_MS = 1_000
@@ -30,9 +32,7 @@ def to_utc(value: Any, name: str) -> pd.Timestamp:
             raise ValueError(f"{name} is not a timestamp: {value!r} ({err})") from err
     else:
         raise TypeError(f"{name} must be a pandas Timestamp or datetime, got {type(value).__name__}: {value!r}")
-    if ts is pd.NaT:
-        raise ValueError(f"{name} must be a timestamp, got NaT")
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    return _to_utc(ts, name)
 
 
 def epoch_ms(ts: pd.Timestamp) -> int:
