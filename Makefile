@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: install demo test lint bench ui clean
+.PHONY: install demo test lint bench ui clean compose-check
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,12 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check massive_pipeline massive_pipeline_tests benchmarks
+
+# The deployment files: `docker compose config` where the compose plugin exists, and the schema
+# and instance-config checks of test_deploy.py everywhere (no Docker engine needed).
+compose-check: $(STAMP)
+	if docker compose version >/dev/null 2>&1; then docker compose --env-file .env.example config -q; fi
+	$(BIN)/python -m pytest -q -p no:cacheprovider massive_pipeline_tests/test_deploy.py
 
 bench: $(STAMP)
 	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done

@@ -7,6 +7,7 @@ sensors launch these jobs with an asset selection; the UI can backfill any asset
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 
 from dagster import AssetKey, AssetSelection, define_asset_job
@@ -22,7 +23,10 @@ def job_name_for(spec: SymbolSpec, timeframe: Timeframe) -> str:
     return f"candles_{kind}_from_{spec.start:%Y_%m_%d}"
 
 
+@functools.cache
 def build_candle_jobs(catalog: Catalog) -> list[UnresolvedAssetJobDefinition]:
+    """One job per partitions definition; cached, so sensors that target these jobs get the very
+    objects the code location registers (Dagster rejects two different jobs with one name)."""
     keys: dict[str, list[AssetKey]] = defaultdict(list)
     for spec in catalog:
         for tf in Timeframe:

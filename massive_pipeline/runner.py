@@ -12,8 +12,9 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from dagster import AssetKey, DagsterInstance, Definitions
+from dagster import AssetKey, DagsterEventType, DagsterInstance, Definitions, ExecuteInProcessResult
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+from dagster._utils.error import SerializableErrorInfo
 
 from massive_pipeline.assets.candles import candle_key
 from massive_pipeline.assets.partitions import partitions_for
@@ -118,12 +119,22 @@ def run_candle_backfill(
                 on_run(summary)
             if not result.success:
                 failures = result.get_step_failure_events()
-                error = failures[0].step_failure_data.error if failures else None
-                while error is not None and error.cause is not None:  # Dagster wraps the real error
+                error = failures[0].step_failure_data.error if failures else _run_failure_error(result)
+                # Dagster wraps the real error; unwrap only Dagster's own wrappers, so the message
+                # is the pipeline's error (which names the store or API request), not a driver's cause.
+                while error is not None and error.cause is not None and error.cls_name.startswith("Dagster"):
                     error = error.cause
-                detail = error.message.strip() if error is not None else "see the run's logs"
+                # one line: the CLI prints this as its single error line
+                detail = " ".join(error.message.split()) if error is not None else "see the run's logs"
                 raise BackfillError(
                     f"run {result.run_id} for {spec.symbol} {','.join(t.value for t in tfs)} "
                     f"{first}..{last} failed: {detail}"
                 )
     return summaries
+
+
+def _run_failure_error(result: ExecuteInProcessResult) -> SerializableErrorInfo | None:
+    """The error of a run that failed outside any step (a resource that could not start)."""
+    failed = [e for e in result.all_events if e.event_type == DagsterEventType.RUN_FAILURE]
+    data = failed[0].event_specific_data if failed else None
+    return getattr(data, "error", None)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field, PrivateAttr
 
@@ -30,7 +28,8 @@ class CandleStoreResource(ConfigurableResource):
             self._store = None
 
     def open(self) -> CandleStore:
-        store = CandleStore(self.database_url or os.environ.get("MASSIVE_DATABASE_URL") or None)
+        # None lets the store read MASSIVE_DATABASE_URL itself, so its errors name that variable
+        store = CandleStore(self.database_url or None)
         store.create_schema()
         return store
 

@@ -45,3 +45,8 @@ if ! redis_up; then
 else
   echo "Redis is up"
 fi
+
+# The browser tests drive Debian's Chromium through Debian's chromedriver (nothing downloads a
+# browser of its own).
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then apt_install chromium chromium-driver; fi
+echo "Chromium: $(/usr/bin/chromium --version 2>/dev/null || echo missing)"

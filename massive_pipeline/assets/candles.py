@@ -7,6 +7,7 @@ backfill of a year of daily partitions is one run that fetches the whole range i
 requests as the API's 50,000-bar pages allow, never one request per day.
 """
 
+from collections.abc import Iterator
 
 import pandas as pd
 from dagster import (
@@ -22,6 +23,8 @@ from dagster import (
 
 from massive_pipeline.assets.partitions import partitions_for, window_bounds
 from massive_pipeline.catalog import Catalog, SymbolSpec
+from massive_pipeline.quality.checks import candle_check_events, candle_check_specs
+from massive_pipeline.quality.validation import quarantine, validate_bars
 from massive_pipeline.resample import resample_bars
 from massive_pipeline.resources import MassiveResource
 from massive_pipeline.store import CandleStore, WriteResult
@@ -71,6 +74,7 @@ def _fetched_asset(spec: SymbolSpec, tf: Timeframe) -> AssetsDefinition:
     @asset(
         key=candle_key(spec.symbol, tf),
         partitions_def=partitions_for(spec.start, tf),
+        check_specs=candle_check_specs(candle_key(spec.symbol, tf), partitions_for(spec.start, tf)),
         backfill_policy=BackfillPolicy.single_run(),
         group_name=spec.symbol.lower(),
         kinds={"massive", "pandas"},
@@ -81,23 +85,30 @@ def _fetched_asset(spec: SymbolSpec, tf: Timeframe) -> AssetsDefinition:
     )
     def _fetch(
         context: AssetExecutionContext, massive: MassiveResource, candle_store: CandleStoreResource
-    ) -> MaterializeResult:
+    ) -> Iterator[object]:
         start, end = window_bounds(context.partition_time_window)
         with massive.provider(critical=spec.is_critical) as provider:
             fetched = provider.fetch_bars(spec.ticker, tf, start, end)
-        bars = fetched.bars
         store = candle_store.store
+        # validation before storage: bad rows are quarantined with their reasons, the rest lands
+        checked = validate_bars(fetched.bars, tf, f"{spec.symbol} {tf.value}")
+        quarantine(store, spec.symbol, tf, checked, context.run_id)
+        bars = checked.valid
         result = store.replace_window(spec.symbol, tf, start, end, bars, source="massive")
         _record_sync(store, spec, tf)
         context.log.info(
             f"{spec.symbol} {tf.value} {start:%Y-%m-%d}..{end:%Y-%m-%d}: {result.rows_written} bars "
-            f"in {fetched.requests} API request(s)"
+            f"in {fetched.requests} API request(s), {checked.rows_rejected} rejected"
         )
-        return MaterializeResult(
+        yield MaterializeResult(
             metadata=write_metadata(
                 result, bars, api_requests=fetched.requests, api_pages=fetched.pages,
-                window=f"{start.isoformat()} .. {end.isoformat()}",
+                window=f"{start.isoformat()} .. {end.isoformat()}", **checked.metadata(),
             )
+        )
+        yield from candle_check_events(
+            context, store=store, symbol=spec.symbol, timeframe=tf, calendar=spec.market_calendar,
+            start=start, end=end, stored=bars, validated=checked,
         )
 
     return _fetch
@@ -114,19 +125,28 @@ def _derived_asset(spec: SymbolSpec, tf: Timeframe) -> AssetsDefinition:
         group_name=spec.symbol.lower(),
         kinds={"pandas"},
         deps=[AssetDep(base_key)],
+        check_specs=candle_check_specs(candle_key(spec.symbol, tf), partitions_for(spec.start, tf)),
         tags={"massive/priority": spec.priority.value, "massive/source": "derived"},
         description=f"{spec.symbol} {tf.value} candles resampled from {base.value} (no API requests).",
         metadata={"ticker": spec.ticker, "timeframe": tf.value, "derived_from": base.value},
     )
-    def _derive(context: AssetExecutionContext, candle_store: CandleStoreResource) -> MaterializeResult:
+    def _derive(context: AssetExecutionContext, candle_store: CandleStoreResource) -> Iterator[object]:
         start, end = window_bounds(context.partition_time_window)
         store = candle_store.store
         base_bars = store.read(spec.symbol, base, start, end)
-        bars = resample_bars(base_bars, tf)
+        checked = validate_bars(resample_bars(base_bars, tf), tf, f"{spec.symbol} {tf.value}")
+        quarantine(store, spec.symbol, tf, checked, context.run_id)
+        bars = checked.valid
         result = store.replace_window(spec.symbol, tf, start, end, bars, source=f"derived:{base.value}")
         _record_sync(store, spec, tf)
-        return MaterializeResult(
-            metadata=write_metadata(result, bars, base_bars_read=len(base_bars), api_requests=0)
+        yield MaterializeResult(
+            metadata=write_metadata(
+                result, bars, base_bars_read=len(base_bars), api_requests=0, **checked.metadata()
+            )
+        )
+        yield from candle_check_events(
+            context, store=store, symbol=spec.symbol, timeframe=tf, calendar=spec.market_calendar,
+            start=start, end=end, stored=bars, validated=checked, base_bars=base_bars,
         )
 
     return _derive

@@ -1,0 +1,115 @@
+"""The 04:00 UTC re-sync: the last N complete days of every symbol, fetched again.
+
+Providers correct recent history (late trades, revised aggregates); re-materializing the last
+few days replaces those windows wholesale, so corrections land and nothing is duplicated. One run
+per symbol (one ranged request for its base timeframe, plus any fetched timeframe), all
+timeframes of the daily job; the W1 bars of those weeks are rebuilt at 04:30 from the re-synced
+base bars, in one run per weekly job (no API requests). With the free plan the whole catalog
+takes about ten minutes of budget, which the limiter spreads out; critical symbols keep their
+reserve throughout.
+"""
+
+import datetime as dt
+from collections import defaultdict
+
+from dagster import RunRequest, ScheduleDefinition, ScheduleEvaluationContext, SkipReason, schedule
+
+from massive_pipeline.assets.candles import candle_key
+from massive_pipeline.catalog import Catalog, SymbolSpec
+from massive_pipeline.jobs import job_name_for
+from massive_pipeline.operations.freshness import weeks_covering
+from massive_pipeline.operations.refresh import tick_time
+from massive_pipeline.operations.runs import (
+    candle_run_request,
+    daily_run_request,
+    daily_timeframes,
+    iso_minute,
+    pending_key,
+    pending_runs,
+)
+from massive_pipeline.operations.settings import (
+    DAGSTER_PRIORITY_TAG,
+    PURPOSE_TAG,
+    OperationsSettings,
+    Purpose,
+)
+from massive_pipeline.timeframes import Timeframe
+
+RESYNC_RUN_PRIORITY = "-5"
+
+
+def resync_days(spec: SymbolSpec, today: dt.date, days: int) -> tuple[dt.date, dt.date] | None:
+    """The `days` complete UTC days before today, clipped to the symbol's history."""
+    first, last = max(spec.start, today - dt.timedelta(days=days)), today - dt.timedelta(days=1)
+    return (first, last) if first <= last else None
+
+
+def _daily_resync(job_name: str, specs: list[SymbolSpec], settings: OperationsSettings) -> ScheduleDefinition:
+    @schedule(
+        name=f"resync_{job_name.removeprefix('candles_')}",
+        cron_schedule=settings.resync_cron,
+        job_name=job_name,
+        execution_timezone="UTC",
+        default_status=settings.schedule_status,
+        tags={PURPOSE_TAG: Purpose.RESYNC.value},
+        description=f"04:00 UTC: re-fetch the last {settings.resync_days} complete days of every symbol "
+                    f"({len(specs)} symbols) to pick up provider corrections.",
+    )
+    def _resync(context: ScheduleEvaluationContext):
+        at = tick_time(context, settings)
+        running = pending_runs(context.instance, Purpose.RESYNC, job_names=[job_name])
+        requests: list[RunRequest] = []
+        skipped: list[str] = []
+        for spec in specs:
+            window = resync_days(spec, at.date(), settings.resync_days)
+            if window is None:
+                skipped.append(f"{spec.symbol}: history starts {spec.start}")
+            elif pending_key(job_name, spec.symbol) in running:
+                skipped.append(f"{spec.symbol}: yesterday's re-sync still in progress")
+            else:
+                requests.append(daily_run_request(spec, *window, Purpose.RESYNC, at,
+                                                  {DAGSTER_PRIORITY_TAG: RESYNC_RUN_PRIORITY}))
+        if skipped:
+            context.log.info("re-sync skipped " + "; ".join(skipped))
+        return requests or SkipReason(f"nothing to re-sync at {iso_minute(at)}: " + "; ".join(skipped))
+
+    return _resync
+
+
+def _weekly_resync(job_name: str, specs: list[SymbolSpec], settings: OperationsSettings) -> ScheduleDefinition:
+    @schedule(
+        name=f"resync_{job_name.removeprefix('candles_')}",
+        cron_schedule=settings.weekly_resync_cron,
+        job_name=job_name,
+        execution_timezone="UTC",
+        default_status=settings.schedule_status,
+        tags={PURPOSE_TAG: Purpose.RESYNC.value},
+        description="04:30 UTC: rebuild the W1 bars of the weeks the 04:00 re-sync touched, from the re-synced "
+                    "base bars (no API requests).",
+    )
+    def _resync(context: ScheduleEvaluationContext):
+        at = tick_time(context, settings)
+        today = at.date()
+        keys = [candle_key(s.symbol, Timeframe.W1) for s in specs if today > s.start]
+        if not keys:
+            return SkipReason("no symbol has history before today")
+        start = max(min(s.start for s in specs), today - dt.timedelta(days=settings.resync_days))
+        first, last = weeks_covering(start, today)
+        return candle_run_request(job_name=job_name, keys=keys, first=first, last=last, purpose=Purpose.RESYNC,
+                                  requested_at=at, tags={DAGSTER_PRIORITY_TAG: RESYNC_RUN_PRIORITY})
+
+    return _resync
+
+
+def build_resync_schedules(catalog: Catalog, settings: OperationsSettings) -> list[ScheduleDefinition]:
+    daily: dict[str, list[SymbolSpec]] = defaultdict(list)
+    weekly: dict[str, list[SymbolSpec]] = defaultdict(list)
+    for spec in catalog:
+        if daily_timeframes(spec):
+            daily[job_name_for(spec, Timeframe.D1)].append(spec)
+        if Timeframe.W1 in spec.timeframes:
+            weekly[job_name_for(spec, Timeframe.W1)].append(spec)
+    return [
+        *(_daily_resync(job, specs, settings) for job, specs in sorted(daily.items())),
+        *(_weekly_resync(job, specs, settings) for job, specs in sorted(weekly.items())),
+    ]

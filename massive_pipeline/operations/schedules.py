@@ -1,0 +1,68 @@
+"""Every schedule of unattended operation, and the daily gap schedules that target the quality jobs.
+
+| UTC | schedule | what |
+|---|---|---|
+| every 5 min | `priority_refresh_*` | critical symbols' current partitions and W1, one snapshot request |
+| every 30 s | sensor `secondary_queue` | non-critical symbols, within the budget left over |
+| hourly :07 | `weekly_refresh_*` | non-critical symbols' current W1 bar (no API requests) |
+| 04:00 | `resync_daily_*` | the last N complete days of every symbol |
+| 04:30 | `resync_weekly_*` | the W1 bars of those days |
+| 05:00 | `gap_detection` | `gap_detection_job` (quality) |
+| 06:00 | `gap_fill` | `gap_fill_job` (quality) |
+| Sun 03:00 | `weekly_retention` | `retention_job` |
+
+The gap jobs are defined by the quality part of the code location; a Dagster schedule may name a job
+only if the same `Definitions` holds it, so `link_gap_schedules` adds the two schedules to the
+merged code location once those jobs are in it.
+"""
+
+import logging
+
+from dagster import Definitions, RunRequest, ScheduleDefinition, ScheduleEvaluationContext, schedule
+
+from massive_pipeline.operations.refresh import tick_time
+from massive_pipeline.operations.runs import iso_minute
+from massive_pipeline.operations.settings import PURPOSE_TAG, REQUESTED_AT_TAG, OperationsSettings, Purpose
+
+GAP_DETECTION_JOB = "gap_detection_job"
+GAP_FILL_JOB = "gap_fill_job"
+
+log = logging.getLogger(__name__)
+
+
+def _daily_job_schedule(name: str, cron: str, job_name: str, purpose: Purpose, what: str,
+                        settings: OperationsSettings) -> ScheduleDefinition:
+    @schedule(
+        name=name,
+        cron_schedule=cron,
+        job_name=job_name,
+        execution_timezone="UTC",
+        default_status=settings.schedule_status,
+        tags={PURPOSE_TAG: purpose.value},
+        description=what,
+    )
+    def _daily(context: ScheduleEvaluationContext) -> RunRequest:
+        stamp = iso_minute(tick_time(context, settings))
+        return RunRequest(run_key=f"{purpose.value}:{stamp}", tags={PURPOSE_TAG: purpose.value, REQUESTED_AT_TAG: stamp})
+
+    return _daily
+
+
+def gap_schedules(settings: OperationsSettings) -> list[ScheduleDefinition]:
+    return [
+        _daily_job_schedule("gap_detection", settings.gap_detection_cron, GAP_DETECTION_JOB, Purpose.GAP_DETECTION,
+                            "05:00 UTC: find runs of missing bars inside trading sessions (after the 04:00 re-sync).",
+                            settings),
+        _daily_job_schedule("gap_fill", settings.gap_fill_cron, GAP_FILL_JOB, Purpose.GAP_FILL,
+                            "06:00 UTC: re-fetch the partitions holding detected gaps.", settings),
+    ]
+
+
+def link_gap_schedules(defs: Definitions, settings: OperationsSettings | None = None) -> Definitions:
+    """`defs` plus the 05:00 and 06:00 schedules for whichever gap jobs it defines."""
+    settings = settings or OperationsSettings.from_env()
+    names = {job.name for job in defs.jobs or ()}
+    wanted = [s for s in gap_schedules(settings) if s.job_name in names]
+    for missing in sorted({GAP_DETECTION_JOB, GAP_FILL_JOB} - names):
+        log.warning("%s is not defined in this code location: its daily schedule is not created", missing)
+    return Definitions.merge(defs, Definitions(schedules=wanted)) if wanted else defs

@@ -1,0 +1,148 @@
+"""Settings of unattended operation, read once from the environment.
+
+Schedules and sensors are built when the code location loads, so their timing and defaults are
+plain values here rather than run config; the clock is injectable so that a simulation can drive
+the same schedules and sensors on an accelerated clock against the bundled server.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import pandas as pd
+from dagster import DefaultScheduleStatus, DefaultSensorStatus
+
+from massive_pipeline.timeframes import Timeframe, UnknownTimeframeError, parse_timeframe
+
+AUTOMATION_ENV = "MASSIVE_AUTOMATION"
+RESYNC_DAYS_ENV = "MASSIVE_RESYNC_DAYS"
+RETENTION_ENV = "MASSIVE_RETENTION_DAYS"
+
+PURPOSE_TAG = "massive/purpose"
+SYMBOL_TAG = "massive/symbol"
+REQUESTED_AT_TAG = "massive/requested_at"
+QUEUE_POSITION_TAG = "massive/queue_position"
+# Dagster's QueuedRunCoordinator dequeues runs with a higher `dagster/priority` first.
+DAGSTER_PRIORITY_TAG = "dagster/priority"
+
+# M1 is kept two years by default (the free plan's own history depth); every other timeframe forever.
+DEFAULT_RETENTION_DAYS: Mapping[Timeframe, int] = {Timeframe.M1: 730}
+
+
+class Purpose(StrEnum):
+    """Why a run was launched; the value of the `massive/purpose` tag."""
+
+    PRIORITY_REFRESH = "priority_refresh"
+    SECONDARY_REFRESH = "secondary_refresh"
+    WEEKLY_REFRESH = "weekly_refresh"
+    SNAPSHOTS = "snapshots"
+    RESYNC = "resync"
+    RETENTION = "retention"
+    GAP_DETECTION = "gap_detection"
+    GAP_FILL = "gap_fill"
+
+
+class OperationsConfigError(ValueError):
+    """An operations environment variable with a value that cannot be used."""
+
+
+def utc_now() -> pd.Timestamp:
+    return pd.Timestamp.now(tz="UTC")
+
+
+@dataclass(frozen=True)
+class OperationsSettings:
+    """Timing and limits of the schedules and sensors (all crons in UTC)."""
+
+    running_by_default: bool = True
+    priority_cron: str = "*/5 * * * *"
+    # Just after midnight the previous day's last bars may still arrive: refresh both days.
+    midnight_grace: dt.timedelta = dt.timedelta(minutes=15)
+    # How far back a refresh reaches when the last stored bar is older than the current day.
+    catch_up_days: int = 7
+    secondary_interval_seconds: int = 30
+    max_failures: int = 3
+    secondary_weekly_cron: str = "7 * * * *"
+    resync_days: int = 3
+    resync_cron: str = "0 4 * * *"
+    weekly_resync_cron: str = "30 4 * * *"
+    gap_detection_cron: str = "0 5 * * *"
+    gap_fill_cron: str = "0 6 * * *"
+    retention_cron: str = "0 3 * * 0"
+    retention_days: Mapping[Timeframe, int] = field(default_factory=lambda: dict(DEFAULT_RETENTION_DAYS))
+    clock: Callable[[], pd.Timestamp] = utc_now
+
+    def __post_init__(self) -> None:
+        for name in ("catch_up_days", "secondary_interval_seconds", "max_failures", "resync_days"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise OperationsConfigError(f"operations setting {name} must be a positive integer, got {value!r}")
+
+    @property
+    def schedule_status(self) -> DefaultScheduleStatus:
+        return DefaultScheduleStatus.RUNNING if self.running_by_default else DefaultScheduleStatus.STOPPED
+
+    @property
+    def sensor_status(self) -> DefaultSensorStatus:
+        return DefaultSensorStatus.RUNNING if self.running_by_default else DefaultSensorStatus.STOPPED
+
+    def now(self) -> pd.Timestamp:
+        ts = pd.Timestamp(self.clock())
+        return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> OperationsSettings:
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {
+            "running_by_default": _automation(env.get(AUTOMATION_ENV)),
+            "resync_days": _positive_int(RESYNC_DAYS_ENV, env.get(RESYNC_DAYS_ENV), 3),
+            "retention_days": parse_retention(env.get(RETENTION_ENV)),
+        }
+        values.update(overrides)
+        return cls(**values)  # type: ignore[arg-type]
+
+
+def _automation(text: str | None) -> bool:
+    value = (text or "running").strip().lower()
+    if value not in ("running", "stopped"):
+        raise OperationsConfigError(f"{AUTOMATION_ENV} must be 'running' or 'stopped', got {text!r}")
+    return value == "running"
+
+
+def _positive_int(name: str, text: str | None, default: int) -> int:
+    if text is None or not text.strip():
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise OperationsConfigError(f"{name} must be a whole number of days, got {text!r}") from None
+    if value < 1:
+        raise OperationsConfigError(f"{name} must be at least 1, got {value}")
+    return value
+
+
+def parse_retention(text: str | None) -> dict[Timeframe, int]:
+    """`M1=730,M5=1825` → {M1: 730, M5: 1825}; unset gives the defaults, `none` keeps everything."""
+    if text is None or not text.strip():
+        return dict(DEFAULT_RETENTION_DAYS)
+    if text.strip().lower() == "none":
+        return {}
+    out: dict[Timeframe, int] = {}
+    for item in text.split(","):
+        if not item.strip():
+            continue
+        name, sep, days = item.partition("=")
+        if not sep:
+            raise OperationsConfigError(f"{RETENTION_ENV}: {item.strip()!r} is not TIMEFRAME=DAYS (e.g. M1=730)")
+        try:
+            tf = parse_timeframe(name.strip())
+        except UnknownTimeframeError as exc:
+            raise OperationsConfigError(f"{RETENTION_ENV}: {exc}") from None
+        if days.strip().lower() == "none":
+            continue
+        out[tf] = _positive_int(f"{RETENTION_ENV} {tf.value}", days, 0)
+    return out

@@ -1,0 +1,169 @@
+"""Latest quotes of the critical symbols: one universal-snapshot request per refresh.
+
+The `snapshots` asset asks `/v3/snapshot` for all critical tickers at once (the provider falls
+back to single-ticker snapshots for what that endpoint does not serve), appends every snapshot to
+the `snapshots` table (history is kept), and publishes each on Redis channel
+`asset:update:{symbol}` when `MASSIVE_REDIS_URL` is set. The priority refresh requests it every
+5 minutes through `snapshots_job`; its request comes from the limiter's critical reserve.
+"""
+
+from typing import Any
+
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetsDefinition,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    RunRequest,
+    ScheduleDefinition,
+    ScheduleEvaluationContext,
+    SkipReason,
+    asset,
+    define_asset_job,
+    schedule,
+)
+from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
+
+from massive_pipeline.catalog import Catalog
+from massive_pipeline.massive.models import Snapshot
+from massive_pipeline.operations.publisher import RedisPublisherResource, RedisPublishError
+from massive_pipeline.operations.refresh import CRITICAL_RUN_PRIORITY, tick_time
+from massive_pipeline.operations.runs import iso_minute, pending_runs
+from massive_pipeline.operations.settings import (
+    DAGSTER_PRIORITY_TAG,
+    PURPOSE_TAG,
+    REQUESTED_AT_TAG,
+    OperationsSettings,
+    Purpose,
+)
+from massive_pipeline.resources import MassiveResource
+from massive_pipeline.store_resource import CandleStoreResource
+
+SNAPSHOTS_KEY = AssetKey(["snapshots"])
+SNAPSHOTS_JOB = "snapshots_job"
+EVENT_TYPE = "snapshot"
+
+
+def snapshot_event(symbol: str, snap: Snapshot) -> dict[str, Any]:
+    """The Redis message: what a real-time consumer needs to update a quote, as plain JSON values."""
+    return {
+        "type": EVENT_TYPE,
+        "symbol": symbol,
+        "ticker": snap.ticker,
+        "bid": snap.bid,
+        "ask": snap.ask,
+        "spread": snap.spread,
+        "last": snap.last,
+        "timestamp": snap.timestamp.isoformat(),
+        "day_open": snap.day_open,
+        "day_high": snap.day_high,
+        "day_low": snap.day_low,
+        "day_close": snap.day_close,
+    }
+
+
+def _preview(events: list[dict[str, Any]]) -> str:
+    cols = ["symbol", "bid", "ask", "spread", "last", "timestamp"]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for e in events:
+        lines.append("| " + " | ".join("" if e[c] is None else str(e[c]) for c in cols) + " |")
+    return "\n".join(lines)
+
+
+def build_snapshots_asset(catalog: Catalog) -> AssetsDefinition:
+    specs = catalog.critical()
+    by_ticker = {s.ticker: s for s in specs}
+
+    @asset(
+        key=SNAPSHOTS_KEY,
+        group_name="operations",
+        kinds={"massive", "redis"},
+        pool="massive_api",
+        tags={"massive/priority": "critical"},
+        description="Bid, ask, spread, last price and the day's OHLC of the critical symbols "
+                    f"({', '.join(s.symbol for s in specs)}) from one universal-snapshot request; appended to "
+                    "the `snapshots` table and published on Redis `asset:update:{symbol}` when configured.",
+    )
+    def snapshots(
+        context: AssetExecutionContext,
+        massive: MassiveResource,
+        candle_store: CandleStoreResource,
+        redis_publisher: RedisPublisherResource,
+    ) -> MaterializeResult:
+        with massive.provider(critical=True) as provider:
+            before = provider.client.stats.requests
+            found, errors = provider.snapshots(list(by_ticker))
+            requests = provider.client.stats.requests - before
+        if not found:
+            raise Failure(
+                description="no snapshot for any critical ticker: "
+                            + "; ".join(f"{t}: {e}" for t, e in errors.items()),
+                metadata={"api_requests": requests},
+            )
+        store = candle_store.store
+        events: list[dict[str, Any]] = []
+        for snap in found:
+            spec = by_ticker[snap.ticker]
+            store.save_snapshot(
+                spec.symbol, snap.ticker, quote_ts=snap.timestamp, bid=snap.bid, ask=snap.ask,
+                spread=snap.spread, last=snap.last, day_open=snap.day_open, day_high=snap.day_high,
+                day_low=snap.day_low, day_close=snap.day_close, day_volume=snap.day_volume,
+            )
+            events.append(snapshot_event(spec.symbol, snap))
+        delivered: dict[str, int] = {}
+        publish_error: str | None = None
+        if redis_publisher.enabled:
+            for event in events:
+                try:
+                    delivered[event["symbol"]] = redis_publisher.publish(event["symbol"], event) or 0
+                except RedisPublishError as exc:
+                    publish_error = str(exc)
+                    break
+        for ticker, error in errors.items():
+            context.log.warning(f"snapshot of {ticker} unavailable: {error}")
+        metadata: dict[str, Any] = {
+            "snapshots_stored": len(events),
+            "api_requests": requests,
+            "missing": MetadataValue.json(errors) if errors else "none",
+            "published": (MetadataValue.json(delivered) if redis_publisher.enabled else "off (MASSIVE_REDIS_URL unset)"),
+            "preview": MetadataValue.md(_preview(events)),
+        }
+        if publish_error is not None:
+            raise Failure(description=f"{len(events)} snapshot(s) stored, but {publish_error}", metadata=metadata)
+        return MaterializeResult(metadata=metadata)
+
+    return snapshots
+
+
+def build_snapshots_job() -> UnresolvedAssetJobDefinition:
+    return define_asset_job(SNAPSHOTS_JOB, selection=[SNAPSHOTS_KEY],
+                            description="The critical symbols' latest quotes (one universal-snapshot request).")
+
+
+def build_snapshots_schedule(settings: OperationsSettings) -> ScheduleDefinition:
+    @schedule(
+        name="priority_refresh_snapshots",
+        cron_schedule=settings.priority_cron,
+        job_name=SNAPSHOTS_JOB,
+        execution_timezone="UTC",
+        default_status=settings.schedule_status,
+        tags={PURPOSE_TAG: Purpose.SNAPSHOTS.value},
+        description="Every 5 minutes, with the priority refresh: one snapshot request for all critical symbols.",
+    )
+    def _snapshots(context: ScheduleEvaluationContext):
+        at = tick_time(context, settings)
+        running = pending_runs(context.instance, Purpose.SNAPSHOTS, job_names=[SNAPSHOTS_JOB])
+        if running:
+            run_id = next(iter(running.values()))
+            return SkipReason(f"snapshot run {run_id[:8]} from an earlier tick is still in progress")
+        stamp = iso_minute(at)
+        return RunRequest(
+            run_key=f"{Purpose.SNAPSHOTS.value}:{stamp}",
+            tags={PURPOSE_TAG: Purpose.SNAPSHOTS.value, REQUESTED_AT_TAG: stamp,
+                  DAGSTER_PRIORITY_TAG: CRITICAL_RUN_PRIORITY},
+        )
+
+    return _snapshots
+

@@ -1,0 +1,1 @@
+"""Data quality: validation before storage, asset checks, gaps, verify report."""

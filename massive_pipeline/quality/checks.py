@@ -1,0 +1,413 @@
+"""Asset checks of every candle asset, evaluated per partition inside the asset's own step.
+
+The checks are `check_specs` of the candle assets (one spec per check, partitioned like the
+asset) rather than separate check ops: they need the bars the step just fetched and the rows it
+quarantined, which only that step holds, and a blocking failure then fails the step, so Dagster
+does not run the derived timeframes downstream in the same run.
+
+Candle runs cover partition *ranges* (single-run backfills, the CLI), while Dagster's
+`AssetCheckResult` only knows a run's single partition. The step therefore emits one
+`AssetCheckEvaluation` per check and partition, each pointing at that partition's
+materialization, which is what the UI needs to show a check's status partition by partition.
+
+Checks (blocking ones stop derived timeframes):
+
+- `schema` (ERROR, blocking): every rule of the timeframe's pandera model; fails when any row of
+  the partition was quarantined or a stored row breaks a rule, and for derived timeframes when a
+  bar disagrees with the base bars it was resampled from.
+- `ohlc_consistent` (ERROR, blocking): high ≥ max(open, close), low ≤ min(open, close), high ≥ low.
+- `no_duplicates`, `grid_aligned` (ERROR): one bar per start, starts on the timeframe's grid.
+- `complete` (WARN): bars present ÷ bars the market calendar expects, with the missing ranges.
+- `no_spikes` (WARN): isolated outliers of the close (see `anomalies.py`).
+- `stale_prices` (WARN): the same close for N bars in a row while the market trades.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from dagster import (
+    AssetCheckEvaluation,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetKey,
+    AssetRecordsFilter,
+    MetadataValue,
+    Output,
+    PartitionsDefinition,
+    PreviewWarning,
+)
+from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+    AssetCheckEvaluationTargetMaterializationData,
+)
+
+from massive_pipeline.calendars import MarketCalendar
+from massive_pipeline.quality import schemas
+from massive_pipeline.quality.anomalies import SPIKE_COLUMNS, STALE_COLUMNS, find_spikes, find_stale_runs
+from massive_pipeline.quality.gaps import gaps_frame, missing_runs, present_mask
+from massive_pipeline.quality.settings import QualitySettings
+from massive_pipeline.quality.tables import markdown_table
+from massive_pipeline.quality.validation import (
+    CATEGORY_DUPLICATE,
+    CATEGORY_GRID,
+    CATEGORY_OHLC,
+    ValidatedBars,
+    row_failures,
+)
+from massive_pipeline.store import CandleStore
+from massive_pipeline.timeframes import Timeframe
+
+# Partitioned asset checks are a preview feature of Dagster 1.13 that this pipeline relies on on
+# purpose (README, "Data quality"); the warning would otherwise repeat for every candle asset.
+warnings.filterwarnings("ignore", message=".*partitions_def on an AssetCheckSpec.*", category=PreviewWarning)
+
+SCHEMA = "schema"
+OHLC_CONSISTENT = "ohlc_consistent"
+NO_DUPLICATES = "no_duplicates"
+GRID_ALIGNED = "grid_aligned"
+COMPLETE = "complete"
+NO_SPIKES = "no_spikes"
+STALE_PRICES = "stale_prices"
+
+PROBLEM_COLUMNS = ("ts", "open", "high", "low", "close", "volume", "reason", "where")
+MISSING_RANGES_SHOWN = 10
+
+
+@dataclass(frozen=True)
+class CheckDef:
+    name: str
+    description: str
+    blocking: bool = False
+    severity: AssetCheckSeverity = AssetCheckSeverity.ERROR
+
+
+CHECKS: tuple[CheckDef, ...] = (
+    CheckDef(SCHEMA, "Every bar satisfies the candle schema (pandera); no row of the partition was quarantined; "
+             "derived bars agree with their base bars.", blocking=True),
+    CheckDef(OHLC_CONSISTENT, "high ≥ max(open, close), low ≤ min(open, close), high ≥ low.", blocking=True),
+    CheckDef(NO_DUPLICATES, "One bar per bar start."),
+    CheckDef(GRID_ALIGNED, "Every bar starts on the timeframe's grid."),
+    CheckDef(COMPLETE, "Bars present ÷ bars the market calendar expects is at least the threshold.",
+             severity=AssetCheckSeverity.WARN),
+    CheckDef(NO_SPIKES, "No isolated close outlier beyond k robust standard deviations (rolling MAD).",
+             severity=AssetCheckSeverity.WARN),
+    CheckDef(STALE_PRICES, "No run of N identical closes while the market trades.", severity=AssetCheckSeverity.WARN),
+)
+CHECKS_BY_NAME = {c.name: c for c in CHECKS}
+_CATEGORY_OF_CHECK = {OHLC_CONSISTENT: CATEGORY_OHLC, NO_DUPLICATES: CATEGORY_DUPLICATE, GRID_ALIGNED: CATEGORY_GRID}
+
+
+def candle_check_specs(asset_key: AssetKey, partitions_def: PartitionsDefinition) -> list[AssetCheckSpec]:
+    """The quality checks of one candle asset, partitioned like it."""
+    return [
+        AssetCheckSpec(
+            c.name, asset=asset_key, description=c.description, blocking=c.blocking, partitions_def=partitions_def,
+            metadata={"severity_on_failure": c.severity.value},
+        )
+        for c in CHECKS
+    ]
+
+
+@dataclass(frozen=True)
+class PartitionWindow:
+    key: str | None
+    start: pd.Timestamp
+    end: pd.Timestamp
+
+
+@dataclass(frozen=True)
+class Finding:
+    check: str
+    partition: str | None
+    passed: bool
+    description: str
+    metadata: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CheckInput:
+    """What one materialization of a candle asset knows about its window [start, end)."""
+
+    timeframe: Timeframe
+    calendar: MarketCalendar
+    partitions: Sequence[PartitionWindow]
+    stored: pd.DataFrame  # the rows written for the window, sorted by ts
+    validated: ValidatedBars  # rejects of this run
+    history: pd.DataFrame  # stored bars just before the window (context for spikes and stale runs)
+    base_bars: pd.DataFrame | None = None  # derived timeframes: the base bars of the window
+    now: pd.Timestamp | None = None
+
+
+def _ns(ts: pd.Series | pd.DatetimeIndex) -> np.ndarray:
+    index = pd.DatetimeIndex(ts)
+    if len(index) == 0:
+        return np.zeros(0, dtype=np.int64)
+    return index.tz_convert("UTC").as_unit("ns").asi8
+
+
+def _partition_of(ts_ns: np.ndarray, partitions: Sequence[PartitionWindow]) -> np.ndarray:
+    """Index of the partition holding each timestamp (values before the first go to the first)."""
+    starts = np.array([p.start.value for p in partitions], dtype=np.int64)
+    return np.clip(np.searchsorted(starts, ts_ns, side="right") - 1, 0, len(partitions) - 1)
+
+
+def _problems(inp: CheckInput) -> pd.DataFrame:
+    """Every row that breaks a rule: quarantined rows, stored rows, derived bars off their base."""
+    parts: list[pd.DataFrame] = []
+    rejects = inp.validated.rejects
+    if len(rejects):
+        parts.append(rejects.assign(where="rejected before storage"))
+    stored_failures = row_failures(inp.stored, inp.timeframe, "stored bars") if len(inp.stored) else {}
+    if stored_failures:
+        rows = inp.stored.loc[list(stored_failures)].copy()
+        rows["reason"] = ["; ".join(stored_failures[i]) for i in rows.index]
+        rows["categories"] = [frozenset(stored_failures[i].values()) for i in rows.index]
+        parts.append(rows.assign(where="stored"))
+    if inp.base_bars is not None:
+        parts.append(_disagreements(inp))
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return pd.DataFrame(columns=[*PROBLEM_COLUMNS, "categories"])
+    return pd.concat([p[[*PROBLEM_COLUMNS, "categories"]] for p in parts], ignore_index=True)
+
+
+def _disagreements(inp: CheckInput) -> pd.DataFrame:
+    import pandera.pandas as pa
+
+    comparison = schemas.derived_comparison(inp.stored, inp.base_bars, inp.timeframe)
+    try:
+        schemas.DerivedAgreement.validate(comparison, lazy=True)
+    except pa.errors.SchemaErrors as err:
+        cases = err.failure_cases.dropna(subset=["index"])
+    else:
+        return pd.DataFrame(columns=[*PROBLEM_COLUMNS, "categories"])
+    columns_by_row: dict[int, list[str]] = {}
+    for check, index in cases[["check", "index"]].drop_duplicates().itertuples(index=False):
+        columns_by_row.setdefault(int(index), []).append(str(check).removesuffix("_matches_base"))
+    rows = comparison.loc[sorted(columns_by_row), ["ts", *schemas.VALUE_COLUMNS]].copy()
+    rows["reason"] = [
+        f"{inp.timeframe.value} bar disagrees with its base bars: {', '.join(sorted(columns_by_row[i]))}" for i in rows.index
+    ]
+    rows["categories"] = [frozenset({"derived"})] * len(rows)
+    rows["where"] = "stored"
+    return rows
+
+
+def _rule_findings(inp: CheckInput, problems: pd.DataFrame, wanted: set[str]) -> list[Finding]:
+    out: list[Finding] = []
+    part_of_problem = _partition_of(_ns(problems["ts"].fillna(inp.partitions[0].start)), inp.partitions)
+    part_of_stored = _partition_of(_ns(inp.stored["ts"]), inp.partitions)
+    stored_per_partition = np.bincount(part_of_stored, minlength=len(inp.partitions))
+    for check in (SCHEMA, OHLC_CONSISTENT, NO_DUPLICATES, GRID_ALIGNED):
+        if check not in wanted:
+            continue
+        category = _CATEGORY_OF_CHECK.get(check)
+        relevant = (
+            np.ones(len(problems), dtype=bool)
+            if category is None
+            else np.array([category in c for c in problems["categories"]], dtype=bool)
+        )
+        for i, part in enumerate(inp.partitions):
+            rows = problems[relevant & (part_of_problem == i)]
+            rejected = int((rows["where"] == "rejected before storage").sum())
+            meta: dict[str, object] = {
+                "bars_stored": int(stored_per_partition[i]),
+                "failing_rows": len(rows),
+                "rejected_before_storage": rejected,
+            }
+            if len(rows):
+                counts: dict[str, int] = {}
+                for reason in rows["reason"]:
+                    for r in reason.split("; "):
+                        counts[r] = counts.get(r, 0) + 1
+                meta["reasons"] = MetadataValue.json(counts)
+                meta["failing_sample"] = MetadataValue.md(markdown_table(rows, PROBLEM_COLUMNS))
+                description = f"{len(rows)} bar(s) fail: {', '.join(counts)}"
+                if rejected:
+                    description += f" ({rejected} quarantined in rejected_candles)"
+            elif stored_per_partition[i]:
+                description = f"{int(stored_per_partition[i])} bars pass"
+            else:
+                description = "no bars to check"
+            out.append(Finding(check, part.key, not len(rows), description, meta))
+    return out
+
+
+def _complete_findings(inp: CheckInput, settings: QualitySettings) -> list[Finding]:
+    tf = inp.timeframe
+    now = inp.now if inp.now is not None else pd.Timestamp.now(tz="UTC")
+    horizon = tf.floor(now)  # the bar in progress is not expected yet
+    lo = inp.partitions[0].start
+    hi = min(inp.partitions[-1].end, horizon)
+    expected = _ns(inp.calendar.expected_bars(lo, hi, tf)) if hi > lo else np.zeros(0, dtype=np.int64)
+    have = present_mask(_ns(inp.stored["ts"]), expected, tf.delta.value)
+    starts = np.array([p.start.value for p in inp.partitions], dtype=np.int64)
+    bounds = np.append(np.searchsorted(expected, starts, side="left"), len(expected))
+    bounds[0] = 0
+    present_before = np.concatenate([[0], np.cumsum(have)])
+    out: list[Finding] = []
+    for i, p in enumerate(inp.partitions):
+        lo_i, hi_i = int(bounds[i]), int(bounds[i + 1])
+        exp_i, got_i = hi_i - lo_i, int(present_before[hi_i] - present_before[lo_i])
+        ratio = got_i / exp_i if exp_i else 1.0
+        meta: dict[str, object] = {
+            "bars_expected": exp_i, "bars_present": got_i, "bars_missing": exp_i - got_i,
+            "share_present": round(ratio, 6), "threshold": settings.complete_min,
+        }
+        if exp_i - got_i:
+            window, found = expected[lo_i:hi_i], have[lo_i:hi_i]
+            starts, ends, counts = missing_runs(window[found], window, tf.delta.value, 1)
+            ranges = gaps_frame(starts, ends, counts).sort_values(
+                ["candles_missing", "gap_start"], ascending=[False, True]
+            )
+            meta["missing_ranges"] = len(ranges)
+            meta["longest_missing_ranges"] = MetadataValue.md(
+                markdown_table(ranges, ("gap_start", "gap_end", "candles_missing"), MISSING_RANGES_SHOWN)
+            )
+        if exp_i == 0:
+            description = "market closed: no bars expected" if p.start < horizon else "no bars due yet"
+        else:
+            description = f"{got_i} of {exp_i} expected bars present ({ratio:.2%})"
+        out.append(Finding(COMPLETE, p.key, ratio >= settings.complete_min, description, meta))
+    return out
+
+
+def _context_frame(inp: CheckInput) -> pd.DataFrame:
+    cols = ["ts", "close"]
+    frames = [f[cols] for f in (inp.history, inp.stored) if len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else inp.stored[cols]
+
+
+def _spike_findings(inp: CheckInput, settings: QualitySettings) -> list[Finding]:
+    spikes = find_spikes(_context_frame(inp), settings.spike_k, settings.spike_window)
+    spikes = spikes[spikes["ts"] >= inp.partitions[0].start]
+    part = _partition_of(_ns(spikes["ts"]), inp.partitions)
+    out = []
+    for i, p in enumerate(inp.partitions):
+        rows = spikes[part == i]
+        meta: dict[str, object] = {"spikes": len(rows), "k": settings.spike_k, "window_bars": settings.spike_window}
+        if len(rows):
+            meta["spike_bars"] = MetadataValue.md(markdown_table(rows, SPIKE_COLUMNS))
+            description = f"{len(rows)} isolated close spike(s), first at {rows['ts'].iloc[0]}"
+        else:
+            description = "no spikes"
+        out.append(Finding(NO_SPIKES, p.key, not len(rows), description, meta))
+    return out
+
+
+def _stale_findings(inp: CheckInput, settings: QualitySettings) -> list[Finding]:
+    runs = find_stale_runs(_context_frame(inp), settings.stale_bars)
+    runs = runs[runs["last_bar"] >= inp.partitions[0].start]
+    part = _partition_of(_ns(runs["last_bar"]), inp.partitions)
+    out = []
+    for i, p in enumerate(inp.partitions):
+        rows = runs[part == i]
+        meta: dict[str, object] = {"stale_runs": len(rows), "min_bars": settings.stale_bars}
+        if len(rows):
+            meta["stale_runs_sample"] = MetadataValue.md(markdown_table(rows, STALE_COLUMNS))
+            description = f"{len(rows)} run(s) of ≥ {settings.stale_bars} identical closes, longest {int(rows['bars'].max())}"
+        else:
+            description = "no stale prices"
+        out.append(Finding(STALE_PRICES, p.key, not len(rows), description, meta))
+    return out
+
+
+def evaluate(inp: CheckInput, wanted: set[str] | None = None, settings: QualitySettings | None = None) -> list[Finding]:
+    """One finding per wanted check and partition (no Dagster involved, so tests can call it)."""
+    settings = settings or QualitySettings.from_env()
+    wanted = set(CHECKS_BY_NAME) if wanted is None else wanted
+    findings = _rule_findings(inp, _problems(inp), wanted)
+    if COMPLETE in wanted:
+        findings += _complete_findings(inp, settings)
+    if NO_SPIKES in wanted:
+        findings += _spike_findings(inp, settings)
+    if STALE_PRICES in wanted:
+        findings += _stale_findings(inp, settings)
+    return findings
+
+
+def history_lookback(timeframe: Timeframe, settings: QualitySettings) -> pd.Timedelta:
+    """How far before a window to read bars so that its first bars have context (weekends included)."""
+    return timeframe.delta * max(settings.spike_window, settings.stale_bars) * 4
+
+
+def partition_windows(context: AssetExecutionContext, start: pd.Timestamp, end: pd.Timestamp) -> list[PartitionWindow]:
+    pdef = context.assets_def.partitions_def
+    if pdef is None or not (context.has_partition_key or context.has_partition_key_range):
+        return [PartitionWindow(None, start, end)]
+    out = []
+    for key in context.partition_keys:
+        window = pdef.time_window_for_partition_key(key)  # type: ignore[attr-defined]
+        out.append(PartitionWindow(key, pd.Timestamp(window.start).tz_convert("UTC"),
+                                   pd.Timestamp(window.end).tz_convert("UTC")))
+    return out
+
+
+def _target_materializations(
+    context: AssetExecutionContext, asset_key: AssetKey, keys: list[str]
+) -> dict[str, AssetCheckEvaluationTargetMaterializationData]:
+    """The materialization each partition's evaluation judges (the UI shows a check's status only
+    against the partition's latest materialization)."""
+    if not keys:
+        return {}
+    records = context.instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=asset_key, asset_partitions=keys), limit=len(keys)
+    ).records
+    out: dict[str, AssetCheckEvaluationTargetMaterializationData] = {}
+    for record in records:  # newest first
+        partition = record.event_log_entry.dagster_event.partition if record.event_log_entry.dagster_event else None
+        if partition is not None and partition not in out:
+            out[partition] = AssetCheckEvaluationTargetMaterializationData(
+                storage_id=record.storage_id, run_id=record.run_id, timestamp=record.timestamp
+            )
+    return out
+
+
+def candle_check_events(
+    context: AssetExecutionContext,
+    *,
+    store: CandleStore,
+    symbol: str,
+    timeframe: Timeframe,
+    calendar: MarketCalendar,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    stored: pd.DataFrame,
+    validated: ValidatedBars,
+    base_bars: pd.DataFrame | None = None,
+) -> Iterator[Output | AssetCheckEvaluation]:
+    """The check outputs and per-partition evaluations of one candle materialization.
+
+    Yield these after the `MaterializeResult`, so each evaluation can name the materialization
+    it judged; a failed blocking check then fails the step once all evaluations are recorded.
+    """
+    asset_key = context.asset_key
+    selected = {k.name for k in context.selected_asset_check_keys if k.asset_key == asset_key}
+    if not selected:
+        return
+    for output_name, spec in context.assets_def.check_specs_by_output_name.items():
+        if spec.key.name in selected and spec.asset_key == asset_key:
+            yield Output(None, output_name=output_name)
+    settings = QualitySettings.from_env()
+    history = store.read(symbol, timeframe, start - history_lookback(timeframe, settings), start)
+    partitions = partition_windows(context, start, end)
+    inp = CheckInput(timeframe, calendar, partitions, stored, validated, history, base_bars)
+    targets = _target_materializations(context, asset_key, [p.key for p in partitions if p.key is not None])
+    for finding in evaluate(inp, selected, settings):
+        check = CHECKS_BY_NAME[finding.check]
+        yield AssetCheckEvaluation(
+            asset_key=asset_key,
+            check_name=finding.check,
+            passed=finding.passed,
+            metadata=finding.metadata,
+            target_materialization_data=targets.get(finding.partition) if finding.partition else None,
+            severity=check.severity,
+            description=finding.description,
+            blocking=check.blocking,
+            partition=finding.partition,
+        )

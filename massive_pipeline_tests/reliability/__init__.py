@@ -1,0 +1,1 @@
+"""Reliability: the pipeline under crashes, faults, concurrency, a database outage and bad input."""
