@@ -20,7 +20,7 @@ from massive_pipeline.timeframes import Timeframe, UnknownTimeframeError, parse_
 
 # Modules adding their own subcommands: each has `register(subparsers)`, whose commands may raise
 # UsageError for bad arguments.
-COMMAND_MODULES: list[str] = ["massive_pipeline.cli_quality"]
+COMMAND_MODULES: list[str] = ["massive_pipeline.cli_quality", "massive_pipeline.cli_operations"]
 
 CRITICAL_DEMO_SYMBOLS = ("XAUUSD", "EURUSD", "BTCUSD")
 DEMO_DAYS = 7

@@ -329,6 +329,16 @@ class SharedRateLimiter:
             backend=self.backend,
         )
 
+    def used_in_last(self, seconds: float) -> tuple[int, int]:
+        """(all, non-critical) requests taken in the last `seconds` by every process.
+
+        With `seconds = window - t`, these are the tokens still taken `t` seconds from now: what a
+        scheduler planning the next `t` seconds must count, rather than the whole window's `used`.
+        """
+        since = int(time.time() * 1000) - int(seconds * 1000)
+        total = self._backend.used_since(TOTAL_BUCKET, since)
+        return total, (self._backend.used_since(SHARED_BUCKET, since) if self._shared is not None else total)
+
     def reset(self) -> None:
         """Forget every token and counter (tests and `massive-pipeline` maintenance only)."""
         self._backend.reset()

@@ -75,6 +75,7 @@ def test_thirty_day_backfill_through_the_daemon_uses_at_most_two_requests(pipeli
     env = dict(os.environ)
     env["MASSIVE_DATABASE_URL"] = f"sqlite:///{db}"
     env["MASSIVE_RATE_LIMIT_PER_MINUTE"] = "5"  # the free plan's budget: a single ranged run fits easily
+    env["MASSIVE_AUTOMATION"] = "stopped"  # the 5-minute refresh and the queue would add requests of their own
     (Path(env["DAGSTER_HOME"]) / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     port = _free_port()
     proc = subprocess.Popen(

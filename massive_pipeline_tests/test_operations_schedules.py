@@ -17,10 +17,12 @@ from dagster import (
     DagsterRunStatus,
     DefaultScheduleStatus,
     DefaultSensorStatus,
+    Definitions,
     RunRequest,
     SkipReason,
     build_schedule_context,
     instance_for_test,
+    validate_run_config,
 )
 from dagster._core.utils import make_new_run_id
 
@@ -28,7 +30,12 @@ from massive_pipeline.assets.candles import candle_key
 from massive_pipeline.catalog import load_catalog
 from massive_pipeline.definitions import build_definitions
 from massive_pipeline.operations.runs import requested_partitions
-from massive_pipeline.operations.schedules import GAP_DETECTION_JOB, GAP_FILL_JOB, gap_schedules
+from massive_pipeline.operations.schedules import (
+    GAP_DETECTION_JOB,
+    GAP_FILL_JOB,
+    gap_schedules,
+    link_gap_schedules,
+)
 from massive_pipeline.operations.settings import (
     PURPOSE_TAG,
     REQUESTED_AT_TAG,
@@ -232,19 +239,23 @@ def test_schedules_and_sensors_run_by_default_in_utc(defs):
 
 
 def test_gap_schedules_target_the_quality_jobs_at_five_and_six(defs, instance):
-    by_name = {s.name: s for s in gap_schedules(OperationsSettings())}
-    assert by_name["gap_detection"].job_name == GAP_DETECTION_JOB
-    assert by_name["gap_fill"].job_name == GAP_FILL_JOB
-    assert by_name["gap_detection"].cron_schedule == "0 5 * * *"
-    assert by_name["gap_fill"].cron_schedule == "0 6 * * *"
-    context = build_schedule_context(instance=instance, scheduled_execution_time=dt.datetime(2026, 10, 7, 6, tzinfo=dt.UTC))
-    [request] = by_name["gap_fill"].evaluate_tick(context).run_requests
-    assert request.tags[PURPOSE_TAG] == "gap_fill"
-    # once the code location defines the jobs, the schedules are part of it
-    jobs = {j.name for j in defs.jobs}
-    repo_schedules = {s.name for s in defs.get_repository_def().schedule_defs}
-    for name, job in (("gap_detection", GAP_DETECTION_JOB), ("gap_fill", GAP_FILL_JOB)):
-        assert (name in repo_schedules) == (job in jobs)
+    repo = defs.get_repository_def()
+    for name, job_name, cron, purpose, at in (
+        ("gap_detection", GAP_DETECTION_JOB, "0 5 * * *", "gap_detection", "2026-10-07T05:00:00Z"),
+        ("gap_fill", GAP_FILL_JOB, "0 6 * * *", "gap_fill", "2026-10-07T06:00:00Z"),
+    ):
+        schedule = repo.get_schedule_def(name)  # part of the code location, next to the quality jobs
+        assert schedule.job_name == job_name and schedule.cron_schedule == cron
+        assert schedule.default_status is DefaultScheduleStatus.RUNNING and schedule.execution_timezone == "UTC"
+        with build_schedule_context(instance=instance, scheduled_execution_time=pd.Timestamp(at).to_pydatetime(),
+                                    repository_def=repo) as context:
+            [request] = schedule.evaluate_tick(context).run_requests
+        assert request.tags[PURPOSE_TAG] == purpose
+        assert validate_run_config(repo.get_job(job_name), request.run_config)  # the job's defaults suffice
+    # without the quality jobs the code location still loads, just without these two schedules
+    bare = link_gap_schedules(Definitions(jobs=[]), OperationsSettings())
+    assert not bare.schedules
+    assert {s.name for s in gap_schedules(OperationsSettings())} == {"gap_detection", "gap_fill"}
 
 
 def test_automation_can_start_stopped_and_bad_settings_are_named(monkeypatch):

@@ -44,7 +44,7 @@ from massive_pipeline.operations.settings import (
     OperationsSettings,
     Purpose,
 )
-from massive_pipeline.ratelimit import LimiterStats
+from massive_pipeline.ratelimit import SharedRateLimiter
 from massive_pipeline.store import CandleStore
 from massive_pipeline.timeframes import Timeframe
 
@@ -65,6 +65,10 @@ def _parse(text: str | None) -> pd.Timestamp | None:
 
 def _hm(ts: pd.Timestamp | None) -> str:
     return "never" if ts is None else ts.strftime("%H:%M:%S")
+
+
+def _when(ts: pd.Timestamp | None) -> str:
+    return "never" if ts is None else ts.strftime("%Y-%m-%d %H:%M")
 
 
 def fmt_duration(delta: pd.Timedelta | None) -> str:
@@ -183,22 +187,33 @@ class TickBudget:
     limit: int
     reserve: int
     window_seconds: float
-    used: int
+    lookback_seconds: float
+    used: int  # taken in the last `lookback_seconds`: still counted until the next tick
     pending_cost: int
     allowance: int
 
     def describe(self) -> str:
-        return (f"budget {self.allowance} request(s) this tick (unreserved {self.limit - self.reserve}/"
-                f"{self.window_seconds:g}s → {self.per_tick} per tick; limiter used {self.used}/{self.limit}; "
-                f"{self.pending_cost} owed by runs not started yet)")
+        return (f"budget {self.allowance} request(s) this tick: unreserved {self.limit - self.reserve} per "
+                f"{self.window_seconds:g} s → {self.per_tick} per tick; {self.used} taken in the last "
+                f"{self.lookback_seconds:g} s still count; {self.pending_cost} owed by runs not started yet")
 
 
-def tick_budget(stats: LimiterStats, interval_seconds: float, pending_cost: int) -> TickBudget:
-    unreserved = stats.limit - stats.reserve
-    per_tick = max(1, math.ceil(unreserved * interval_seconds / stats.window_seconds))
-    left_in_window = max(0, unreserved - stats.used)
-    allowance = max(0, min(per_tick, left_in_window) - pending_cost)
-    return TickBudget(per_tick, stats.limit, stats.reserve, stats.window_seconds, stats.used, pending_cost, allowance)
+def tick_budget(
+    limit: int, reserve: int, window_seconds: float, interval_seconds: float, recent: tuple[int, int],
+    pending_cost: int,
+) -> TickBudget:
+    """(limit − reserve) × interval ÷ window, less what the limiter will still count until the next tick.
+
+    `recent` is (all, non-critical) requests of the last `window − interval` seconds: the ones
+    taken earlier leave the window before the next tick, so counting them would waste budget.
+    """
+    unreserved = limit - reserve
+    per_tick = max(1, math.ceil(unreserved * interval_seconds / window_seconds))
+    total, noncritical = recent
+    free = max(0, min(unreserved - noncritical, limit - total))
+    allowance = max(0, min(per_tick, free) - pending_cost)
+    lookback = max(0.0, window_seconds - interval_seconds)
+    return TickBudget(per_tick, limit, reserve, window_seconds, lookback, noncritical, pending_cost, allowance)
 
 
 @dataclass(frozen=True)
@@ -257,9 +272,10 @@ def _entry(spec: SymbolSpec, store: CandleStore, state: QueueState, now: pd.Time
         return due("no bars stored")
     if not fresh.market_open:
         if not fresh.stale:
-            return make(CLOSED, f"market closed since {_hm(fresh.reference)}; last bar reaches the close")
+            return make(CLOSED, f"market closed since {_when(fresh.reference)}; last bar reaches the close")
         if refreshed is not None and fresh.reference is not None and refreshed >= fresh.reference + SETTLE:
-            return make(CLOSED, f"market closed; refreshed at {_hm(refreshed)} after the close, nothing newer")
+            return make(CLOSED, f"market closed since {_when(fresh.reference)}; refreshed at {_when(refreshed)}, "
+                                "the provider has nothing newer")
         return due(f"market closed, last bar short of the close ({lag_text})")
     if fresh.ratio < DUE_FRACTION:
         return make(FRESH, lag_text)
@@ -295,22 +311,20 @@ def order_queue(
 def take_within_budget(entries: Sequence[QueueEntry], budget: TickBudget) -> list[QueueEntry]:
     """Mark the due entries this tick can afford `requested`, the rest `waiting`, in strict order.
 
-    The head of the queue goes even when it costs more than a tick earns (an index with a fetched
-    D1 costs two) provided the tick's whole allowance is free; otherwise it would never go.
+    An entry is taken while any of the tick's allowance is left, even if it costs more than what is
+    left (an index with a fetched D1 costs two): the limiter makes its extra request wait a moment,
+    whereas holding the remainder back would let every cheaper symbol behind it wait a whole tick.
     """
     left = budget.allowance
-    blocked = False
     out: list[QueueEntry] = []
     for entry in entries:
         if entry.state != DUE:
             out.append(entry)
             continue
-        whole = left == budget.per_tick and left > 0
-        if not blocked and (entry.cost <= left or whole):
-            left -= min(entry.cost, left)
+        if left > 0:
+            left -= entry.cost
             out.append(replace(entry, state=REQUESTED, reason=f"{entry.reason}; requested"))
             continue
-        blocked = True
         behind = "behind: " if entry.freshness.stale else ""
         out.append(replace(entry, state=WAITING,
                            reason=f"{behind}{entry.reason}; waiting for budget ({budget.describe()})"))
@@ -377,7 +391,7 @@ def evaluate_queue(
     specs: Sequence[SymbolSpec],
     store: CandleStore,
     instance: DagsterInstance,
-    stats: LimiterStats,
+    limiter: SharedRateLimiter,
     cursor: str | None,
     now: pd.Timestamp,
     settings: OperationsSettings,
@@ -390,7 +404,9 @@ def evaluate_queue(
     unstarted = pending_by_symbol(instance, specs, UNSTARTED_STATUSES)
     by_symbol = {s.symbol: s for s in specs}
     pending_cost = sum(requests_per_refresh(by_symbol[s]) for s in unstarted if s in by_symbol)
-    budget = tick_budget(stats, settings.secondary_interval_seconds, pending_cost)
+    interval = settings.secondary_interval_seconds
+    recent = limiter.used_in_last(max(0.0, limiter.window_seconds - interval))
+    budget = tick_budget(limiter.limit, limiter.reserve, limiter.window_seconds, interval, recent, pending_cost)
     entries = take_within_budget(order_queue(specs, store, state, now, running, settings), budget)
     requests = run_requests(entries, now)
     for entry in entries:

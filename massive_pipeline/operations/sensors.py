@@ -72,7 +72,7 @@ def evaluate_secondary_sensor(
     settings: OperationsSettings,
 ) -> SensorResult:
     now = settings.now()
-    tick = evaluate_queue(specs, store, context.instance, massive.limiter_stats(), context.cursor, now, settings)
+    tick = evaluate_queue(specs, store, context.instance, massive.limiter, context.cursor, now, settings)
     write_queue_report(store, tick.entries, now)
     table = queue_table(tick.entries)
     for note in tick.notes:

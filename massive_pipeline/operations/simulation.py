@@ -254,9 +254,9 @@ def run_simulation(
     with tempfile.TemporaryDirectory(prefix="massive-sim-", dir=shm if shm.is_dir() else None) as tmp:
         root = Path(workdir or tmp)
         (root / "dagster_home").mkdir(parents=True, exist_ok=True)
+        (root / "dagster_home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
         with DevServer(rate_limit=config.rate_limit, rate_window_seconds=config.window_seconds) as server, \
-                DagsterInstance.local_temp(str(root / "dagster_home"),
-                                           overrides={"telemetry": {"enabled": False}}) as instance:
+                DagsterInstance.local_temp(str(root / "dagster_home")) as instance:
             return _simulate(catalog, config, server, instance, root, progress)
 
 
@@ -431,7 +431,7 @@ def _report(catalog, config, server, wall_t0, outcomes, samples, real_seconds) -
     for record in server.requests:
         minute = int(((record.time - wall_t0) * config.speedup) // 60)
         per_minute[minute][1 if record.status == 429 else 0] += 1
-    minutes = [(m, per_minute[m][0], per_minute[m][1]) for m in range(max(per_minute, default=-1) + 1)]
+    minutes = [(m, per_minute[m][0], per_minute[m][1]) for m in range(max(config.minutes, max(per_minute, default=-1) + 1))]
 
     end = config.start + pd.Timedelta(minutes=config.minutes)
     priority_ticks = sorted(_fire_times("*/5 * * * *", config.start, end))
@@ -468,8 +468,6 @@ def _report(catalog, config, server, wall_t0, outcomes, samples, real_seconds) -
         warm = done[0] if done else None
         for at, lag, state, reason in samples.get(spec.symbol, []):
             queued = state in (*QUEUED_STATES, RUNNING)
-            if queued:
-                check.last_reason = reason
             if warm is not None and at < warm:
                 continue  # the cold start: nothing stored yet, the first refresh is on its way
             check.samples += 1
@@ -479,8 +477,10 @@ def _report(catalog, config, server, wall_t0, outcomes, samples, real_seconds) -
             if lag_td is None or lag_td > limit:
                 if queued and reason:
                     check.behind_reported += 1
+                    check.last_reason = f"{state}: {reason}"
                 else:
                     check.behind_unreported += 1
+                    check.last_reason = f"{state}: {reason}"
         secondary.append(check)
 
     return SimulationReport(

@@ -8,7 +8,9 @@ test-artifacts/browser/ for a person to look at.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pandas as pd
 import pytest
@@ -27,6 +29,7 @@ from massive_pipeline_tests.browser.conftest import UI
 
 pytestmark = pytest.mark.slow
 
+T = TypeVar("T")
 RENDER_TIMEOUT = 60
 SYMBOL = "eurusd"
 BASE = Timeframe.M1.key
@@ -47,7 +50,7 @@ return {nodes: nodes, edges: edges};
 """
 
 
-def _wait(driver: WebDriver, condition, what: str):
+def _wait(driver: WebDriver, condition: Callable[[WebDriver], T | None], what: str) -> T:
     return WebDriverWait(driver, RENDER_TIMEOUT, poll_frequency=0.2).until(
         lambda d: condition(d), message=f"the page did not show {what} within {RENDER_TIMEOUT} s"
     )
@@ -57,7 +60,7 @@ def _body_text(driver: WebDriver) -> str:
     return driver.find_element(By.TAG_NAME, "body").text
 
 
-def _text_with(*needles: str):
+def _text_with(*needles: str | tuple[str, ...]) -> Callable[[WebDriver], str | None]:
     """A wait condition: the page's text once it contains every one of `needles` (any of a tuple)."""
 
     def condition(driver: WebDriver) -> str | None:
@@ -107,7 +110,9 @@ def _latest_check_statuses(ui: UI, keys: list[AssetCheckKey]) -> dict[str, str]:
 
 def test_global_lineage_lists_a_group_per_symbol(ui: UI, browser: WebDriver, artifacts: Path) -> None:
     browser.get(f"{ui.url}/asset-groups")
-    text = _wait(browser, _text_with("btcusd", "eurusd", "xauusd"), "the three symbol groups")
+    groups = _text_with("btcusd", "eurusd", "xauusd")
+    text = _wait(browser, lambda d: (t := groups(d)) and "fetching statuses" not in t and t,
+                 "the three symbol groups with their statuses")
     assert "Global asset lineage" in text
     browser.save_screenshot(str(artifacts / "global-lineage.png"))
 

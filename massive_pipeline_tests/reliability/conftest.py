@@ -8,6 +8,7 @@ test-artifacts/reliability/<case>.json.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 from collections.abc import Iterator
@@ -16,9 +17,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dagster import DagsterInstance
+from dagster import DagsterInstance, Definitions
 
+from massive_pipeline.assets.candles import build_candle_assets
+from massive_pipeline.catalog import load_catalog
 from massive_pipeline.devserver import DevServer
+from massive_pipeline.jobs import build_candle_jobs
+from massive_pipeline.resources import MassiveResource
+from massive_pipeline.runner import run_candle_backfill
+from massive_pipeline.store_resource import CandleStoreResource
+from massive_pipeline.timeframes import parse_timeframes
 from massive_pipeline_tests.processes import ROOT, Proc, cli, pipeline_env, start
 
 ARTIFACTS = ROOT / "test-artifacts" / "reliability"
@@ -123,3 +131,28 @@ def make_pipeline(root: Path, server: DevServer, catalog: Path, database_url: st
 
 def backfill_args(symbols: str, timeframes: str, start: str, end: str) -> list[str]:
     return ["backfill", "--symbols", symbols, "--timeframes", timeframes, "--start", start, "--end", end]
+
+
+def reference_store(root: Path, server: DevServer, catalog: Path, symbols: str, timeframes: str, start: str,
+                    end: str) -> str:
+    """A clean run of the same backfill, in this process and without faults: the expected store.
+
+    Returns the SQLite URL of the reference store (checksums are backend-independent).
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    url = f"sqlite:///{root / 'reference.sqlite'}"
+    cat = load_catalog(catalog)
+    defs = Definitions(
+        assets=build_candle_assets(cat),
+        jobs=build_candle_jobs(cat),
+        resources={
+            "massive": MassiveResource(api_key="reference-key", base_url=server.url, rate_limit_per_minute=100_000,
+                                       limiter_url=f"sqlite:///{root / 'limiter.sqlite'}"),
+            "candle_store": CandleStoreResource(database_url=url),
+        },
+    )
+    with DagsterInstance.ephemeral() as instance:
+        summaries = run_candle_backfill(defs, instance, cat.select(symbols), parse_timeframes(timeframes),
+                                        dt.date.fromisoformat(start), dt.date.fromisoformat(end))
+    assert all(s.success for s in summaries)
+    return url

@@ -12,13 +12,13 @@ from dagster import DagsterInstance, DagsterRunStatus
 
 from massive_pipeline.devserver import DevServer
 from massive_pipeline.store import CandleStore
-from massive_pipeline_tests.reliability.conftest import Figures, backfill_args, make_pipeline
+from massive_pipeline_tests.reliability.conftest import Figures, backfill_args, make_pipeline, reference_store
 
 pytestmark = pytest.mark.slow
 
 FIRST = backfill_args("EURUSD", "M1,M5,H1", "2026-10-05", "2026-10-09")
 SECOND = backfill_args("EURUSD", "M1,M5,H1", "2026-10-07", "2026-10-13")
-UNION = backfill_args("EURUSD", "M1,M5,H1", "2026-10-05", "2026-10-13")
+UNION = ("EURUSD", "M1,M5,H1", "2026-10-05", "2026-10-13")
 
 
 def _duplicates(url: str) -> int:
@@ -53,10 +53,8 @@ def test_overlapping_backfills_in_two_processes(backend: str, tmp_path: Path, se
     overlap = min(a_end, b_end) - max(a_start, b_start)
     assert overlap > 0, "the two runs did not overlap in time"
 
-    clean = make_pipeline(tmp_path / "clean", server, catalog_file, f"sqlite:///{tmp_path / 'clean.sqlite'}")
-    code, output, _ = clean.run(*UNION)
-    assert code == 0, output
-    store, reference = CandleStore(url), CandleStore(f"sqlite:///{tmp_path / 'clean.sqlite'}")
+    store = CandleStore(url)
+    reference = CandleStore(reference_store(tmp_path / "clean", server, catalog_file, *UNION))
     try:
         assert _duplicates(url) == 0
         got, want = store.row_counts(), reference.row_counts()

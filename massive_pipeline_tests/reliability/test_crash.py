@@ -12,12 +12,12 @@ from dagster import DagsterInstance, DagsterRunStatus
 from massive_pipeline.devserver import DevServer
 from massive_pipeline.store import CandleStore
 from massive_pipeline_tests.processes import wait_until
-from massive_pipeline_tests.reliability.conftest import Figures, backfill_args, make_pipeline
+from massive_pipeline_tests.reliability.conftest import Figures, backfill_args, make_pipeline, reference_store
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
-SYMBOLS = "EURUSD,XAUUSD,BTCUSD"
-ARGS = backfill_args(SYMBOLS, "M1,H1,D1", "2026-10-05", "2026-10-09")
+BACKFILL = ("EURUSD,XAUUSD,BTCUSD", "M1,H1,D1", "2026-10-05", "2026-10-09")
+ARGS = backfill_args(*BACKFILL)
 
 
 def _run_statuses(home: Path) -> list[DagsterRunStatus]:
@@ -50,10 +50,7 @@ def test_killed_backfill_rerun_equals_a_clean_run(tmp_path: Path, server: DevSer
         assert code == 0, output
         recovered_after = time.monotonic() - killed_at
 
-        clean = make_pipeline(tmp_path / "clean", server, catalog_file, f"sqlite:///{tmp_path / 'clean.sqlite'}")
-        code, output, _ = clean.run(*ARGS)
-        assert code == 0, output
-        reference = CandleStore(f"sqlite:///{tmp_path / 'clean.sqlite'}")
+        reference = CandleStore(reference_store(tmp_path / "clean", server, catalog_file, *BACKFILL))
         try:
             assert store.checksum() == reference.checksum()
             counts = store.row_counts()

@@ -13,12 +13,13 @@ from dagster import DagsterInstance, DagsterRunStatus
 from massive_pipeline.devserver import DevServer
 from massive_pipeline.store import CandleStore
 from massive_pipeline_tests.processes import wait_until
-from massive_pipeline_tests.reliability.conftest import Figures, backfill_args, make_pipeline
+from massive_pipeline_tests.reliability.conftest import Figures, backfill_args, make_pipeline, reference_store
 from massive_pipeline_tests.reliability.private_postgres import PrivatePostgres
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
-ARGS = backfill_args("EURUSD,XAUUSD", "M1,H1", "2026-10-05", "2026-10-09")
+BACKFILL = ("EURUSD,XAUUSD", "M1,H1", "2026-10-05", "2026-10-09")
+ARGS = backfill_args(*BACKFILL)
 
 
 @pytest.fixture
@@ -65,10 +66,8 @@ def test_store_outage_mid_run_fails_clearly_and_rerun_completes(
     assert code == 0, output
     recovered_after = time.monotonic() - restarted_at
 
-    clean = make_pipeline(tmp_path / "clean", server, catalog_file, f"sqlite:///{tmp_path / 'clean.sqlite'}")
-    code, output, _ = clean.run(*ARGS)
-    assert code == 0, output
-    store, reference = CandleStore(url), CandleStore(f"sqlite:///{tmp_path / 'clean.sqlite'}")
+    store = CandleStore(url)
+    reference = CandleStore(reference_store(tmp_path / "clean", server, catalog_file, *BACKFILL))
     try:
         assert store.checksum() == reference.checksum()
         rows = int(store.row_counts()["rows"].sum())

@@ -1,0 +1,179 @@
+"""Where every series stands: last bar and its age, sync status, queue position, open gaps, budget.
+
+`massive-pipeline status` prints it; the same figures (last bar, row count) are written back to
+`sync_status` for every catalog series, so the table and the report agree without touching
+`last_sync_at` or the status a run recorded. Queue positions are computed now, with the failures the
+secondary-queue sensor last recorded, by the same function the sensor uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pandas as pd
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from massive_pipeline.catalog import Catalog, SymbolSpec
+from massive_pipeline.operations.freshness import assess
+from massive_pipeline.operations.queue import (
+    QueueEntry,
+    QueueState,
+    SymbolRecord,
+    fmt_duration,
+    order_queue,
+    secondary_specs,
+)
+from massive_pipeline.operations.queue_report import read_queue_report
+from massive_pipeline.operations.settings import OperationsSettings
+from massive_pipeline.ratelimit import LimiterStats
+from massive_pipeline.store import CandleStore
+from massive_pipeline.store.engine import SQLITE_BEGIN_OPTION
+from massive_pipeline.store.schema import sync_status
+from massive_pipeline.timeframes import Timeframe
+
+OPEN_GAP_STATES = ("detected", "filling")
+
+
+@dataclass(frozen=True)
+class SeriesStatus:
+    symbol: str
+    priority: str
+    timeframe: Timeframe
+    last_bar: pd.Timestamp | None
+    age: pd.Timedelta | None
+    freshness: str
+    rows: int
+    sync: str
+    sync_error: str | None
+    queue: str
+    retries: int | None
+    open_gaps: int
+
+
+@dataclass
+class StatusReport:
+    at: pd.Timestamp
+    series: list[SeriesStatus]
+    limiter: LimiterStats | None = None
+    limiter_error: str | None = None
+    queue_evaluated_at: pd.Timestamp | None = None
+    recorded: int = 0
+    entries: list[QueueEntry] = field(default_factory=list)
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame(
+            [{
+                "symbol": s.symbol, "priority": s.priority, "tf": s.timeframe.value,
+                "last_bar": "-" if s.last_bar is None else s.last_bar.strftime("%Y-%m-%d %H:%M"),
+                "age": fmt_duration(s.age), "freshness": s.freshness, "rows": s.rows,
+                "sync": s.sync if not s.sync_error else f"{s.sync}: {s.sync_error[:60]}",
+                "queue": s.queue, "retries": "-" if s.retries is None else s.retries, "open_gaps": s.open_gaps,
+            } for s in self.series]
+        )
+
+    def limiter_line(self) -> str:
+        if self.limiter is None:
+            return f"limiter: unavailable ({self.limiter_error})"
+        st = self.limiter
+        return (f"limiter: {st.used} of {st.limit} requests used in the last {st.window_seconds:g} s, "
+                f"{st.remaining} remaining ({st.reserve} reserved for critical symbols); {st.waiting} waiting; "
+                f"{st.acquired} acquired since reset ({st.acquired_critical} critical); backend {st.backend}")
+
+
+def _queue_state(store: CandleStore, today) -> tuple[QueueState, pd.Timestamp | None]:
+    """The failures the sensor last recorded, as queue state (its cursor lives in the instance)."""
+    report = read_queue_report(store)
+    state = QueueState(cycle=today.isoformat())
+    evaluated = None
+    for row in report.itertuples(index=False):
+        evaluated = row.evaluated_at
+        if row.failures:
+            state.symbols[row.symbol] = SymbolRecord(failures=int(row.failures), last_error=row.last_error)
+    if evaluated is not None and evaluated.date() != today:
+        state.start_cycle(today)
+    return state, evaluated
+
+
+def _queue_labels(entries: Sequence[QueueEntry]) -> dict[str, tuple[str, int]]:
+    out: dict[str, tuple[str, int]] = {}
+    for e in entries:
+        label = e.state if e.position is None else f"{e.position} ({e.state})"
+        out[e.symbol] = (label, e.record.failures)
+    return out
+
+
+def collect_status(
+    catalog: Catalog,
+    store: CandleStore,
+    now: pd.Timestamp,
+    *,
+    specs: Sequence[SymbolSpec] | None = None,
+    running: Mapping[str, str] | None = None,
+    limiter: LimiterStats | None = None,
+    limiter_error: str | None = None,
+    settings: OperationsSettings | None = None,
+) -> StatusReport:
+    """Every series of `specs` (default: the catalog), all timeframes; the CLI chooses what to print."""
+    settings = settings or OperationsSettings()
+    specs = list(specs) if specs is not None else list(catalog)
+    counts = store.row_counts()
+    by_series = {(r.symbol, r.timeframe): r for r in counts.itertuples(index=False)}
+    syncs = {(r.symbol, r.timeframe): r for r in store.sync_status().itertuples(index=False)}
+    gaps = store.gaps()
+    open_gaps: dict[tuple[str, str], int] = {}
+    if len(gaps):
+        live = gaps[gaps["status"].isin(OPEN_GAP_STATES)]
+        open_gaps = {k: int(v) for k, v in live.groupby(["symbol", "timeframe"]).size().items()}
+    state, evaluated = _queue_state(store, now.date())
+    entries = order_queue(secondary_specs(specs), store, state, now, running or {}, settings)
+    labels = _queue_labels(entries)
+    series: list[SeriesStatus] = []
+    for spec in specs:
+        for tf in spec.timeframes:
+            row = by_series.get((spec.symbol, tf.value))
+            last = None if row is None else pd.Timestamp(row.last_ts)
+            sync = syncs.get((spec.symbol, tf.value))
+            if spec.is_critical:
+                queue, retries = "critical: every 5 min", None
+            else:
+                queue, retries = labels.get(spec.symbol, ("-", 0))
+            series.append(SeriesStatus(
+                symbol=spec.symbol, priority=spec.priority.value, timeframe=tf, last_bar=last,
+                age=None if last is None else now - last, freshness=assess(spec, tf, last, now).label,
+                rows=0 if row is None else int(row.rows),
+                sync="never" if sync is None else str(sync.status),
+                sync_error=None if sync is None or not isinstance(sync.error, str) else sync.error,
+                queue=queue, retries=retries, open_gaps=open_gaps.get((spec.symbol, tf.value), 0),
+            ))
+    return StatusReport(at=now, series=series, limiter=limiter, limiter_error=limiter_error,
+                        queue_evaluated_at=evaluated, entries=entries)
+
+
+def record_status(store: CandleStore, report: StatusReport) -> int:
+    """Write each series' last bar and row count to `sync_status`; returns the series written.
+
+    A series with no row yet gets one (`ok` if it has bars, else `never`); an existing row keeps
+    its status, error and `last_sync_at`, which only runs may set.
+    """
+    now = pd.Timestamp.now(tz="UTC")
+    dialect_insert = postgresql.insert if store.dialect == "postgresql" else sqlite.insert
+    with store.engine.connect() as conn:
+        if store.dialect == "sqlite":
+            conn = conn.execution_options(**{SQLITE_BEGIN_OPTION: "BEGIN IMMEDIATE"})
+        with conn.begin():
+            existing = {(r.symbol, r.timeframe) for r in conn.execute(select(sync_status.c.symbol, sync_status.c.timeframe))}
+            for s in report.series:
+                values = {"last_bar_ts": s.last_bar, "rows": s.rows, "updated_at": now}
+                key = (s.symbol, s.timeframe.value)
+                if key in existing:
+                    conn.execute(update(sync_status)
+                                 .where(sync_status.c.symbol == s.symbol, sync_status.c.timeframe == s.timeframe.value)
+                                 .values(**values))
+                else:  # a run may have written the row meanwhile: its values win
+                    conn.execute(dialect_insert(sync_status).values(
+                        symbol=s.symbol, timeframe=s.timeframe.value, status="ok" if s.rows else "never", **values,
+                    ).on_conflict_do_nothing(index_elements=[sync_status.c.symbol, sync_status.c.timeframe]))
+    report.recorded = len(report.series)
+    return report.recorded
