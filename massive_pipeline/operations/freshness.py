@@ -12,19 +12,9 @@ from dataclasses import dataclass
 import pandas as pd
 
 from massive_pipeline.catalog import SymbolSpec
+from massive_pipeline.quality.settings import FRESHNESS_LIMITS
 from massive_pipeline.timeframes import Timeframe
 
-# DESIGN §1.4; M30 is not listed there and gets the same hour as M15 (two M30 bars).
-FRESHNESS_LIMITS: dict[Timeframe, pd.Timedelta] = {
-    Timeframe.M1: pd.Timedelta(minutes=6),
-    Timeframe.M5: pd.Timedelta(minutes=30),
-    Timeframe.M15: pd.Timedelta(hours=1),
-    Timeframe.M30: pd.Timedelta(hours=1),
-    Timeframe.H1: pd.Timedelta(hours=2),
-    Timeframe.H4: pd.Timedelta(hours=5),
-    Timeframe.D1: pd.Timedelta(hours=25),
-    Timeframe.W1: pd.Timedelta(days=7),
-}
 # The provider publishes a minute's aggregate shortly after the minute ends: a refresh made this
 # long after the close has seen everything the session produced.
 SETTLE = pd.Timedelta(minutes=2)
