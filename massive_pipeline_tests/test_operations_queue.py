@@ -253,3 +253,17 @@ def test_nothing_due_skips_with_the_queue_in_the_reason(setup):
 def test_a_broken_cursor_is_reported_not_ignored():
     with pytest.raises(ValueError, match="secondary queue cursor"):
         QueueState.from_cursor('{"symbols": 3}', NOON.date())
+
+
+def test_a_just_refreshed_symbol_the_provider_has_nothing_newer_for_waits_and_says_so(setup):
+    seed_noon(setup["store"])
+    add_run(setup["instance"], "GBPUSD", DagsterRunStatus.SUCCESS, "2026-10-07T11:59:30Z")
+    data = tick(setup)
+    assert "GBPUSD" not in requested(data)
+    report = read_queue_report(setup["store"]).set_index("symbol")
+    assert report.loc["GBPUSD", "state"] == "refreshed"
+    assert report.loc["GBPUSD", "reason"].startswith("behind: lag 10m of 6m; refreshed at 11:59:30")
+    assert json.loads(data.cursor)["symbols"]["GBPUSD"]["refreshed_at"] == "2026-10-07T11:59:30Z"
+    # half its limit after that refresh it is asked for again
+    setup["clock"].now = pd.Timestamp("2026-10-07T12:03:00Z")
+    assert "GBPUSD" in requested(tick(setup, data.cursor))

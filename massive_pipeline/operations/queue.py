@@ -4,8 +4,8 @@ Order: priority tier (`Priority.rank`, lowered by one per failure today), then h
 market the symbol is relative to its freshness limit (no data first). A symbol is *due* once half
 its freshness limit has passed without a bar, so that a refresh lands before the limit; a closed
 market is due only until a refresh after the close has run. Each tick spends at most the
-unreserved share of the rate budget that one tick interval earns, less what the limiter already
-counts and what requested-but-unfinished runs will still spend. The state that must survive a
+unreserved share of the rate budget that one tick interval earns, less the requests the limiter
+will still count until the next tick and those that requested-but-unstarted runs will spend. The state that must survive a
 restart (failures, the last request and the last success per symbol, the daily cycle) lives in
 the sensor's cursor as JSON; the queue as last evaluated is also written to a table so that
 `massive-pipeline status` and any SQL client can see it.
@@ -56,7 +56,10 @@ _OVERLAP_SECONDS = 120.0
 
 DUE, WAITING, REQUESTED = "due", "waiting", "requested"
 FRESH, CLOSED, RUNNING, BACKOFF, GIVEN_UP = "fresh", "closed", "running", "backoff", "given up"
+REFRESHED = "refreshed"  # refreshed moments ago; the provider had nothing newer yet
 QUEUED_STATES = (DUE, WAITING, REQUESTED)
+# The only states that claim a symbol is where it should be; every other state says why it is not.
+UP_TO_DATE_STATES = (FRESH, CLOSED)
 
 
 def _parse(text: str | None) -> pd.Timestamp | None:
@@ -280,7 +283,8 @@ def _entry(spec: SymbolSpec, store: CandleStore, state: QueueState, now: pd.Time
     if fresh.ratio < DUE_FRACTION:
         return make(FRESH, lag_text)
     if refreshed is not None and now - refreshed < limit * DUE_FRACTION:
-        return make(FRESH, f"{lag_text}; refreshed at {_hm(refreshed)}, the provider has no newer bar yet")
+        note = f"{lag_text}; refreshed at {_hm(refreshed)}, the provider has no newer bar yet"
+        return make(REFRESHED, f"behind: {note}") if fresh.stale else make(FRESH, note)
     return due(lag_text)
 
 

@@ -1,12 +1,15 @@
 """Unattended operation on an accelerated clock, against the bundled server.
 
 The code location's own schedules and secondary-queue sensor are evaluated exactly as the daemon
-evaluates them (`evaluate_tick` with the tick time, the cursor, the resources) and the runs they
-request are executed in-process and concurrently, as a run launcher would execute them. Time runs
-`speedup` times faster than the wall clock for everything that reads a clock: the schedules' tick
-times, the sensor's "now", the bundled server's clock (no bar exists after it) and - through the
-window length - both the shared limiter and the server's own rate limit. So "5 requests a minute"
-means 5 per `60 / speedup` real seconds on both sides, and any 429 would be real.
+evaluates them (`evaluate_tick` with the tick time, the cursor, the resources); each run they
+request is created in the instance at once, as the daemon creates it, and executed by a pool of
+worker processes, concurrently, as a run launcher would. The bundled server runs in a process of
+its own, like the real API. Time runs `speedup` times faster than the wall clock for everything
+that reads a clock: the schedules' tick times, the sensor's "now", the server's clock (no bar
+exists after it) and - through the window length - both the shared limiter and the server's own
+rate limit. So "5 requests a minute" means 5 per `60 / speedup` real seconds on both sides, and
+any 429 would be real. Only the limiter's safety margin stays in real time (see
+`SimulatedMassiveResource`).
 
 Used by `benchmarks/bench_simulated_hour.py` (an hour) and the test suite (a shorter stretch).
 """
@@ -44,17 +47,19 @@ from dagster._utils.schedules import cron_string_iterator
 
 from massive_pipeline.assets.candles import build_candle_assets
 from massive_pipeline.catalog import Catalog
-from massive_pipeline.devserver import DevServer
+from massive_pipeline.devserver import DevServer, RequestRecord
+from massive_pipeline.devserver.accounting import RequestLog
 from massive_pipeline.jobs import build_candle_jobs
 from massive_pipeline.operations.definitions import build_operations_definitions
 from massive_pipeline.operations.freshness import FRESHNESS_LIMITS
 from massive_pipeline.operations.publisher import RedisPublisherResource
-from massive_pipeline.operations.queue import QUEUED_STATES, RUNNING
+from massive_pipeline.operations.queue import UP_TO_DATE_STATES
 from massive_pipeline.operations.queue_report import read_queue_report
 from massive_pipeline.operations.runs import requested_partitions
 from massive_pipeline.operations.schedules import link_gap_schedules
 from massive_pipeline.operations.sensors import SECONDARY_QUEUE_SENSOR
 from massive_pipeline.operations.settings import PURPOSE_TAG, REQUESTED_AT_TAG, SYMBOL_TAG, OperationsSettings
+from massive_pipeline.ratelimit import SharedRateLimiter, reserve_for
 from massive_pipeline.resources import MassiveResource
 from massive_pipeline.store import CandleStore
 from massive_pipeline.store_resource import CandleStoreResource
@@ -216,18 +221,57 @@ class SimulationReport:
         return "\n".join(lines)
 
 
-class _ServerClock(threading.Thread):
-    """Keeps the bundled server's clock on simulated time."""
+def _serve(rate_limit: int, window_seconds: float, start: pd.Timestamp, speedup: float, conn) -> None:
+    """The bundled server in its own process, as the real API is: its clock follows simulated time.
 
-    def __init__(self, server: DevServer, clock: AcceleratedClock) -> None:
-        super().__init__(name="simulated-server-clock", daemon=True)
-        self.server, self.clock = server, clock
-        self.stopped = threading.Event()
+    In the simulation's own process, its handler threads would share one interpreter lock with the
+    tick evaluation, and a request's arrival would be stamped late by however long the tick held it.
+    """
+    with DevServer(rate_limit=rate_limit, rate_window_seconds=window_seconds) as server:
+        server.now = start
+        conn.send(server.url)
+        t0: float | None = None
+        while True:
+            if conn.poll(0.02):
+                message = conn.recv()
+                if message[0] == "start":
+                    t0 = message[1]
+                elif message[0] == "stats":
+                    conn.send((server.request_count(None), server.rejected_429_count()))
+                elif message[0] == "stop":
+                    conn.send(server.requests)
+                    return
+            if t0 is not None:
+                server.now = start + pd.Timedelta(seconds=(time.time() - t0) * speedup)
 
-    def run(self) -> None:
-        while not self.stopped.is_set():
-            self.server.now = self.clock.now()
-            self.stopped.wait(0.02)
+
+class _ServerProcess:
+    def __init__(self, config: SimulationConfig) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self._conn, child = ctx.Pipe()
+        self._proc = ctx.Process(target=_serve, name="simulated-api",
+                                 args=(config.rate_limit, config.window_seconds, config.start, config.speedup, child),
+                                 daemon=True)
+        self._proc.start()
+        self.url: str = self._conn.recv()
+        self._lock = threading.Lock()
+
+    def start_clock(self, t0_wall: float) -> None:
+        with self._lock:
+            self._conn.send(("start", t0_wall))
+
+    def counts(self) -> tuple[int, int]:
+        """(requests, 429 answers) so far."""
+        with self._lock:
+            self._conn.send(("stats",))
+            return self._conn.recv()
+
+    def stop(self) -> list[RequestRecord]:
+        with self._lock:
+            self._conn.send(("stop",))
+            records = self._conn.recv()
+        self._proc.join(timeout=30)
+        return records
 
 
 def _fire_times(cron: str, start: pd.Timestamp, end: pd.Timestamp) -> set[pd.Timestamp]:
@@ -255,9 +299,13 @@ def run_simulation(
         root = Path(workdir or tmp)
         (root / "dagster_home").mkdir(parents=True, exist_ok=True)
         (root / "dagster_home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-        with DevServer(rate_limit=config.rate_limit, rate_window_seconds=config.window_seconds) as server, \
-                DagsterInstance.local_temp(str(root / "dagster_home")) as instance:
-            return _simulate(catalog, config, server, instance, root, progress)
+        server = _ServerProcess(config)
+        try:
+            with DagsterInstance.local_temp(str(root / "dagster_home")) as instance:
+                return _simulate(catalog, config, server, instance, root, progress)
+        finally:
+            if server._proc.is_alive():
+                server._proc.kill()
 
 
 # -- run workers: one process per concurrent run, as Dagster's run launcher starts them --------------
@@ -265,9 +313,27 @@ def run_simulation(
 _WORKER: dict[str, object] = {}
 
 
+class SimulatedMassiveResource(MassiveResource):
+    """`MassiveResource` whose limiter keeps the safety margin a real 60-second window has.
+
+    The margin absorbs the delay between taking a token and the request reaching the server. That
+    delay is real time and does not shrink with the simulated window, so the margin must not
+    either: 1 % of a 60 s window is 600 ms; 1 % of a 12 s simulated one would be 120 ms.
+    """
+
+    limiter_margin_ms: int = 600
+
+    def build_limiter(self) -> SharedRateLimiter:
+        return SharedRateLimiter(
+            self.rate_limit_per_minute, self.rate_window_seconds,
+            reserve=reserve_for(self.rate_limit_per_minute, self.critical_reserve),
+            backend_url=self.limiter_url, margin_ms=self.limiter_margin_ms,
+        )
+
+
 def _sim_resources(server_url: str, config: SimulationConfig, root: Path) -> dict[str, object]:
     return {
-        "massive": MassiveResource(
+        "massive": SimulatedMassiveResource(
             api_key=SIM_API_KEY, base_url=server_url, rate_limit_per_minute=config.rate_limit,
             rate_window_seconds=config.window_seconds, critical_reserve=config.critical_reserve,
             limiter_url=f"sqlite:///{root / 'limiter.sqlite'}",
@@ -312,7 +378,6 @@ def _worker_run(run_id: str, job_name: str, partition_key: str | None, keys: lis
 
 def _simulate(catalog, config, server, instance, root, progress) -> SimulationReport:
     clock = AcceleratedClock(config.start, config.speedup)
-    server.now = clock.now()
     resources = _sim_resources(server.url, config, root)
     # the sensor's interval enters the budget against the limiter's window, both in real seconds
     settings = OperationsSettings(
@@ -370,8 +435,6 @@ def _simulate(catalog, config, server, instance, root, progress) -> SimulationRe
     samples: dict[str, list[tuple[pd.Timestamp, float | None, str, str]]] = defaultdict(list)
     tick_seconds: list[float] = []
     cursor: str | None = None
-    follower = _ServerClock(server, clock)
-    follower.start()
     ticks = [config.start + pd.Timedelta(seconds=config.tick_seconds * k)
              for k in range(math.ceil(config.minutes * 60 / config.tick_seconds))]
     try:
@@ -384,6 +447,7 @@ def _simulate(catalog, config, server, instance, root, progress) -> SimulationRe
                 ready.result()
             clock.restart()
             wall_t0 = time.time()
+            server.start_clock(wall_t0)
             # the tick logs (queue tables, refresh plans) go to a file, as the daemon keeps them per tick
             tick_log = stack.enter_context(open(root / "ticks.log", "a"))  # noqa: SIM115
             stack.enter_context(contextlib.redirect_stdout(tick_log))
@@ -412,23 +476,25 @@ def _simulate(catalog, config, server, instance, root, progress) -> SimulationRe
                 tick_seconds.append(time.monotonic() - tick_started)
                 if progress is not None and at.second == 0 and at.minute % 5 == 0:
                     done = sum(1 for o in outcomes if o.finished_at is not None)
+                    requests, throttled = server.counts()
                     progress_to(f"{at:%H:%M} simulated: {len(outcomes)} runs requested, {done} finished, "
-                             f"{server.request_count(None)} API requests, {server.rejected_429_count()} 429")
+                                f"{requests} API requests, {throttled} 429")
             for future in futures:
                 future.exception()  # wait; failures are recorded on the outcome
     finally:
-        follower.stopped.set()
-        follower.join()
+        records = server.stop()
     store.dispose()
     real_seconds = time.time() - wall_t0
-    report = _report(catalog, config, server, wall_t0, outcomes, samples, real_seconds)
+    report = _report(catalog, config, records, wall_t0, outcomes, samples, real_seconds)
     report.tick_seconds = tick_seconds
     return report
 
 
-def _report(catalog, config, server, wall_t0, outcomes, samples, real_seconds) -> SimulationReport:
+def _report(catalog, config, records, wall_t0, outcomes, samples, real_seconds) -> SimulationReport:
+    log = RequestLog()
     per_minute: dict[int, list[int]] = defaultdict(lambda: [0, 0])
-    for record in server.requests:
+    for record in records:
+        log.append(record)
         minute = int(((record.time - wall_t0) * config.speedup) // 60)
         per_minute[minute][1 if record.status == 429 else 0] += 1
     minutes = [(m, per_minute[m][0], per_minute[m][1]) for m in range(max(config.minutes, max(per_minute, default=-1) + 1))]
@@ -467,7 +533,7 @@ def _report(catalog, config, server, wall_t0, outcomes, samples, real_seconds) -
         check.refreshes = len(done)
         warm = done[0] if done else None
         for at, lag, state, reason in samples.get(spec.symbol, []):
-            queued = state in (*QUEUED_STATES, RUNNING)
+            explained = state not in UP_TO_DATE_STATES
             if warm is not None and at < warm:
                 continue  # the cold start: nothing stored yet, the first refresh is on its way
             check.samples += 1
@@ -475,7 +541,7 @@ def _report(catalog, config, server, wall_t0, outcomes, samples, real_seconds) -
             if lag_td is not None and (check.max_lag is None or lag_td > check.max_lag):
                 check.max_lag = lag_td
             if lag_td is None or lag_td > limit:
-                if queued and reason:
+                if explained and reason:
                     check.behind_reported += 1
                     check.last_reason = f"{state}: {reason}"
                 else:
@@ -484,8 +550,8 @@ def _report(catalog, config, server, wall_t0, outcomes, samples, real_seconds) -
         secondary.append(check)
 
     return SimulationReport(
-        config=config, per_minute=minutes, rejected_429=server.rejected_429_count(),
-        max_in_window=server.max_requests_in_window(config.window_seconds), critical=critical,
+        config=config, per_minute=minutes, rejected_429=log.rejected_429(),
+        max_in_window=log.max_in_window(config.window_seconds), critical=critical,
         secondary=secondary, runs=outcomes, real_seconds=real_seconds,
     )
 
