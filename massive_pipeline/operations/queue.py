@@ -330,8 +330,10 @@ def take_within_budget(entries: Sequence[QueueEntry], budget: TickBudget) -> lis
             out.append(replace(entry, state=REQUESTED, reason=f"{entry.reason}; requested"))
             continue
         behind = "behind: " if entry.freshness.stale else ""
+        spent = budget.allowance - max(left, 0)
         out.append(replace(entry, state=WAITING,
-                           reason=f"{behind}{entry.reason}; waiting for budget ({budget.describe()})"))
+                           reason=f"{behind}{entry.reason}; waiting for budget ({spent} spent on the queue ahead; "
+                                  f"{budget.describe()})"))
     return out
 
 
