@@ -14,6 +14,7 @@ import pandas as pd
 from sqlalchemy import (
     TIMESTAMP,
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     Double,
@@ -24,6 +25,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
@@ -90,6 +92,9 @@ candles = Table(
     Column("trades", BigInteger(), nullable=True),
     Column("source", String(SOURCE_LENGTH), nullable=False),
     Column("ingested_at", UtcTimestamp(), nullable=False),
+    # False while the bar's period had not ended when it was stored (today's D1, this week's W1,
+    # the current H4): a later refresh that stores it after its end makes it complete.
+    Column("complete", Boolean(), nullable=False, server_default=true()),
     _in("timeframe", _TIMEFRAMES, "ck_candles_timeframe"),
     sqlite_with_rowid=False,
 )
@@ -126,7 +131,31 @@ rejected_candles = Table(
     Column("reason", Text(), nullable=False),
     Column("run_id", String(64), nullable=True),
     Column("rejected_at", UtcTimestamp(), nullable=False),
+    # The same refused bar delivered again (every 5-minute refresh of its day) is counted, not
+    # inserted again: `fingerprint` identifies (ts, values, reason) within the series.
+    Column("fingerprint", String(64), nullable=True),
+    Column("times_seen", Integer(), nullable=False, server_default="1"),
+    Column("last_seen_at", UtcTimestamp(), nullable=True),
+    Column("last_run_id", String(64), nullable=True),
     Index("ix_rejected_candles_series", "symbol", "timeframe", "rejected_at"),
+    Index("uq_rejected_candles_fingerprint", "symbol", "timeframe", "fingerprint", unique=True),
+)
+
+candle_revisions = Table(
+    "candle_revisions",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("symbol", String(SYMBOL_LENGTH), nullable=False),
+    Column("timeframe", String(4), nullable=False),
+    Column("ts", UtcTimestamp(), nullable=False),
+    *(Column(f"old_{c}", Double(), nullable=True) for c in ("open", "high", "low", "close", "volume")),
+    *(Column(f"new_{c}", Double(), nullable=True) for c in ("open", "high", "low", "close", "volume")),
+    # largest |new - old| / |old| over open/high/low/close: how much the provider corrected the bar
+    Column("max_rel_change", Double(), nullable=True),
+    Column("run_id", String(64), nullable=True),
+    Column("detected_at", UtcTimestamp(), nullable=False),
+    Index("ix_candle_revisions_series", "symbol", "timeframe", "ts"),
+    Index("ix_candle_revisions_detected", "detected_at"),
 )
 
 data_gaps = Table(
