@@ -20,7 +20,9 @@ from massive_pipeline.timeframes import Timeframe, UnknownTimeframeError, parse_
 
 # Modules adding their own subcommands: each has `register(subparsers)`, whose commands may raise
 # UsageError for bad arguments.
-COMMAND_MODULES: list[str] = ["massive_pipeline.cli_quality", "massive_pipeline.cli_operations"]
+COMMAND_MODULES: list[str] = [
+    "massive_pipeline.cli_quality", "massive_pipeline.cli_operations", "massive_pipeline.cli_store",
+]
 
 CRITICAL_DEMO_SYMBOLS = ("XAUUSD", "EURUSD", "BTCUSD")
 DEMO_DAYS = 7
@@ -82,9 +84,19 @@ def _print_run(summary) -> None:
         f"{state}: {summary.api_requests} API request(s); rows {rows}",
         flush=True,
     )
+    kept = {k: v for k, v in summary.missing_from_answer.items() if not summary.removed.get(k)}
+    for label, counts in (("stored bars missing from the answer, kept", kept),
+                          ("stored bars removed (--accept-removals)", summary.removed),
+                          ("bars revised by the provider", summary.revised)):
+        shown = ", ".join(f"{k}={v}" for k, v in counts.items() if v)
+        if shown:
+            print(f"      {label}: {shown}", flush=True)
 
 
-def _backfill(specs, timeframes, start: dt.date, end: dt.date, tags: dict[str, str] | None = None) -> list:
+def _backfill(
+    specs, timeframes, start: dt.date, end: dt.date, tags: dict[str, str] | None = None, *,
+    accept_removals: bool = False,
+) -> list:
     from dagster import DagsterInstance
 
     from massive_pipeline.definitions import build_definitions
@@ -93,7 +105,10 @@ def _backfill(specs, timeframes, start: dt.date, end: dt.date, tags: dict[str, s
     dagster_home()
     defs = build_definitions()
     with DagsterInstance.get() as instance:
-        return run_candle_backfill(defs, instance, specs, timeframes, start, end, tags=tags, on_run=_print_run)
+        return run_candle_backfill(
+            defs, instance, specs, timeframes, start, end, tags=tags, on_run=_print_run,
+            accept_removals=accept_removals,
+        )
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
@@ -104,7 +119,10 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     specs = _specs(catalog, args.symbols)
     timeframes = _timeframes(args.timeframes)
     print(f"backfilling {len(specs)} symbol(s) × {len(timeframes)} timeframe(s), {args.start}..{args.end}")
-    _backfill(specs, timeframes, args.start, args.end, tags={"massive/purpose": "cli_backfill"})
+    _backfill(
+        specs, timeframes, args.start, args.end, tags={"massive/purpose": "cli_backfill"},
+        accept_removals=args.accept_removals,
+    )
     return 0
 
 
@@ -149,7 +167,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     store = CandleStoreResource().open()
     start = pd.Timestamp(args.start, tz="UTC")
     end = pd.Timestamp(args.end, tz="UTC") + pd.Timedelta(days=1)
-    bars = store.read(spec.symbol, tf, start, end)
+    bars = store.read(spec.symbol, tf, start, end, include_forming=args.include_forming)
     out = Path(args.output or f"{spec.symbol}_{tf.value}_{args.start}_{args.end}.{args.format}")
     frame = bars.assign(symbol=spec.symbol, timeframe=tf.value)[
         ["symbol", "timeframe", "ts", "open", "high", "low", "close", "volume", "vwap", "trades"]
@@ -182,6 +200,10 @@ def build_parser() -> argparse.ArgumentParser:
     bf.add_argument("--timeframes", help="comma-separated timeframes (default: all eight)")
     bf.add_argument("--start", type=_date, required=True, help="first UTC day (inclusive)")
     bf.add_argument("--end", type=_date, required=True, help="last UTC day (inclusive)")
+    bf.add_argument(
+        "--accept-removals", action="store_true",
+        help="delete stored bars the provider's answer no longer holds (default: keep and report them)",
+    )
     bf.set_defaults(func=cmd_backfill)
 
     ex = sub.add_parser("export", help="write stored candles to CSV or Parquet")
@@ -191,6 +213,10 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--end", type=_date, required=True)
     ex.add_argument("--format", choices=("csv", "parquet"), default="csv")
     ex.add_argument("--output", "-o", help="file to write (default SYMBOL_TF_START_END.FORMAT)")
+    ex.add_argument(
+        "--include-forming", action="store_true",
+        help="also write bars whose period had not ended when they were stored (today's D1, this week's W1)",
+    )
     ex.set_defaults(func=cmd_export)
 
     dev = sub.add_parser("devserver", help="run the bundled Massive-compatible server")

@@ -38,6 +38,15 @@ class RunSummary:
     success: bool
     api_requests: int = 0
     rows_written: dict[str, int] = field(default_factory=dict)
+    # per timeframe, summed over the run's partitions: what the answer lacked, removed, revised
+    missing_from_answer: dict[str, int] = field(default_factory=dict)
+    removed: dict[str, int] = field(default_factory=dict)
+    revised: dict[str, int] = field(default_factory=dict)
+
+
+def _metadata_int(meta: dict, key: str) -> int:
+    value = meta.get(key)
+    return int(value.value) if value is not None else 0
 
 
 def plan_timeframes(spec: SymbolSpec, timeframes: Sequence[Timeframe]) -> list[Timeframe]:
@@ -77,8 +86,13 @@ def run_candle_backfill(
     *,
     tags: dict[str, str] | None = None,
     on_run: Callable[[RunSummary], None] | None = None,
+    accept_removals: bool = False,
 ) -> list[RunSummary]:
-    """Materialize `timeframes` of `specs` for the UTC days start..end, one run per symbol and job."""
+    """Materialize `timeframes` of `specs` for the UTC days start..end, one run per symbol and job.
+
+    `accept_removals` sets the candle assets' run config so stored bars the provider's answer no
+    longer holds are deleted (listed in the metadata) instead of kept.
+    """
     summaries: list[RunSummary] = []
     for spec in specs:
         by_job: dict[str, list[Timeframe]] = {}
@@ -89,9 +103,13 @@ def run_candle_backfill(
             first, last = partition_range(spec, tfs[0], start, end)
             selection: list[AssetKey] = [candle_key(spec.symbol, tf) for tf in tfs]
             job = defs.resolve_job_def(job_name)
+            run_config = {
+                "ops": {key.to_python_identifier(): {"config": {"accept_removals": True}} for key in selection}
+            } if accept_removals else None
             result = job.execute_in_process(
                 instance=instance,
                 asset_selection=selection,
+                run_config=run_config,
                 tags={
                     ASSET_PARTITION_RANGE_START_TAG: first,
                     ASSET_PARTITION_RANGE_END_TAG: last,
@@ -110,10 +128,11 @@ def run_candle_backfill(
                     continue
                 seen.add(key)
                 meta = mat.metadata
-                rows = meta.get("rows_written")
-                summary.rows_written[key] = int(rows.value) if rows is not None else 0
-                req = meta.get("api_requests")
-                summary.api_requests += int(req.value) if req is not None else 0
+                summary.rows_written[key] = _metadata_int(meta, "rows_written")
+                summary.api_requests += _metadata_int(meta, "api_requests")
+                summary.missing_from_answer[key] = _metadata_int(meta, "bars_missing_from_answer")
+                summary.removed[key] = _metadata_int(meta, "rows_removed")
+                summary.revised[key] = _metadata_int(meta, "rows_revised")
             summaries.append(summary)
             if on_run:
                 on_run(summary)

@@ -150,12 +150,17 @@ def test_create_schema_is_idempotent_and_keeps_data(store: CandleStore) -> None:
     assert store.count() == 30
 
 
-def test_empty_bars_clear_the_window(store: CandleStore) -> None:
+def test_empty_bars_clear_the_window_only_when_removals_are_accepted(store: CandleStore) -> None:
     bars = make_bars(T0, 30)
     store.replace_window("EURUSD", "M1", *window_of(bars), bars)
     empty = pd.DataFrame(columns=["ts", "open", "high", "low", "close", "volume"])
+    kept = store.write_window("EURUSD", "M1", T0 + 10 * MIN, T0 + 20 * MIN, empty)
+    assert (kept.rows_written, kept.rows_deleted, kept.rows_missing_from_answer, kept.rows_removed) == (0, 0, 10, 0)
+    assert kept.answer_empty
+    assert store.count("EURUSD", "M1") == 30
     result = store.replace_window("EURUSD", "M1", T0 + 10 * MIN, T0 + 20 * MIN, empty)
-    assert result == WriteResult(0, 10, None, None)
+    assert (result.rows_written, result.rows_deleted, result.rows_removed) == (0, 10, 10)
+    assert list(result.missing["ts"]) == list(bars["ts"].iloc[10:20])
     assert store.count("EURUSD", "M1") == 20
 
 
@@ -200,8 +205,10 @@ def test_replace_window_twice_with_same_bars_is_idempotent(store: CandleStore) -
     first = store.replace_window("EURUSD", Timeframe.M1, *window_of(bars), bars)
     digest = store.checksum()
     second = store.replace_window("EURUSD", "M1", *window_of(bars), bars)
-    assert first == WriteResult(240, 0, bars["ts"].iloc[0], bars["ts"].iloc[-1])
-    assert second == WriteResult(240, 240, bars["ts"].iloc[0], bars["ts"].iloc[-1])
+    assert first == WriteResult(240, 0, bars["ts"].iloc[0], bars["ts"].iloc[-1], rows_new=240)
+    assert second == WriteResult(
+        240, 240, bars["ts"].iloc[0], bars["ts"].iloc[-1], rows_unchanged=240, stored_before=240
+    )
     assert store.count("EURUSD", "M1") == 240
     assert store.checksum() == digest
     assert_bars_equal(store.read("EURUSD", "M1"), bars)
@@ -325,7 +332,7 @@ def test_database_error_mid_write_is_wrapped_and_rolled_back(
         store.replace_window("EURUSD", "M1", *window_of(bars), make_bars(T0, 100, shift=2.0))
     message = str(info.value)
     assert store.url_display in message
-    assert "replace_window(EURUSD M1" in message
+    assert "write_window(EURUSD M1" in message
     assert "no_such_column" in message
     assert store.checksum() == digest
 
@@ -347,7 +354,8 @@ def test_read_round_trips_values_in_utc_and_respects_the_half_open_window(store:
     store.replace_window("BTCUSD", "M1", *window_of(bars, extra=5), shuffled, source="replay")
     frame = store.read("BTCUSD", "M1")
 
-    assert list(frame.columns) == [*BAR_COLUMNS, "source", "ingested_at"]
+    assert list(frame.columns) == [*BAR_COLUMNS, "source", "ingested_at", "complete"]
+    assert frame["complete"].all()  # bars of 2024 stored now: their periods have ended
     assert str(frame["ts"].dtype) == "datetime64[ns, UTC]"
     assert str(frame["ingested_at"].dtype) == "datetime64[ns, UTC]"
     assert_bars_equal(frame, bars)

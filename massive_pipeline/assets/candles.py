@@ -9,7 +9,6 @@ requests as the API's 50,000-bar pages allow, never one request per day.
 
 from collections.abc import Iterator
 
-import pandas as pd
 from dagster import (
     AssetDep,
     AssetExecutionContext,
@@ -17,11 +16,11 @@ from dagster import (
     AssetsDefinition,
     BackfillPolicy,
     MaterializeResult,
-    MetadataValue,
     asset,
 )
 
 from massive_pipeline.assets.partitions import partitions_for, window_bounds
+from massive_pipeline.assets.write_report import CandleWriteConfig, write_metadata, write_summary
 from massive_pipeline.catalog import Catalog, SymbolSpec
 from massive_pipeline.quality.checks import candle_check_events, candle_check_specs
 from massive_pipeline.quality.validation import quarantine, validate_bars
@@ -31,34 +30,9 @@ from massive_pipeline.store import CandleStore, WriteResult
 from massive_pipeline.store_resource import CandleStoreResource
 from massive_pipeline.timeframes import Timeframe
 
-PREVIEW_ROWS = 5
-
 
 def candle_key(symbol: str, timeframe: Timeframe) -> AssetKey:
     return AssetKey(["candles", symbol.lower(), timeframe.key])
-
-
-def markdown_preview(bars: pd.DataFrame, rows: int = PREVIEW_ROWS) -> str:
-    """The last bars as a markdown table (no tabulate dependency; the UI renders it)."""
-    tail = bars.tail(rows)
-    cols = ["ts", "open", "high", "low", "close", "volume"]
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for row in tail[cols].itertuples(index=False):
-        ts = pd.Timestamp(row[0]).strftime("%Y-%m-%d %H:%M")
-        lines.append("| " + " | ".join([ts, *(f"{v:.6g}" for v in row[1:])]) + " |")
-    return "\n".join(lines)
-
-
-def write_metadata(result: WriteResult, bars: pd.DataFrame, **extra: object) -> dict[str, object]:
-    meta: dict[str, object] = {
-        "rows_written": result.rows_written,
-        "rows_replaced": result.rows_deleted,
-        "first_bar": str(result.first_ts) if result.first_ts is not None else "none",
-        "last_bar": str(result.last_ts) if result.last_ts is not None else "none",
-        "preview": MetadataValue.md(markdown_preview(bars) if len(bars) else "_no bars in this window_"),
-    }
-    meta.update(extra)
-    return meta
 
 
 def _record_sync(store: CandleStore, spec: SymbolSpec, tf: Timeframe) -> None:
@@ -66,6 +40,15 @@ def _record_sync(store: CandleStore, spec: SymbolSpec, tf: Timeframe) -> None:
         spec.symbol, tf, status="ok", last_bar_ts=store.last_bar_ts(spec.symbol, tf),
         rows=store.count(spec.symbol, tf),
     )
+
+
+def _log_write(context: AssetExecutionContext, label: str, result: WriteResult, detail: str) -> None:
+    """An answer that lacked stored bars is a warning, never a silent success."""
+    line = f"{label}: {write_summary(result)}; {detail}"
+    if result.rows_missing_from_answer and not result.rows_removed:
+        context.log.warning(line)
+    else:
+        context.log.info(line)
 
 
 def _fetched_asset(spec: SymbolSpec, tf: Timeframe) -> AssetsDefinition:
@@ -84,7 +67,8 @@ def _fetched_asset(spec: SymbolSpec, tf: Timeframe) -> AssetsDefinition:
         pool="massive_api",
     )
     def _fetch(
-        context: AssetExecutionContext, massive: MassiveResource, candle_store: CandleStoreResource
+        context: AssetExecutionContext, config: CandleWriteConfig, massive: MassiveResource,
+        candle_store: CandleStoreResource,
     ) -> Iterator[object]:
         start, end = window_bounds(context.partition_time_window)
         with massive.provider(critical=spec.is_critical) as provider:
@@ -92,14 +76,15 @@ def _fetched_asset(spec: SymbolSpec, tf: Timeframe) -> AssetsDefinition:
         store = candle_store.store
         # validation before storage: bad rows are quarantined with their reasons, the rest lands
         checked = validate_bars(fetched.bars, tf, f"{spec.symbol} {tf.value}")
-        quarantine(store, spec.symbol, tf, checked, context.run_id)
+        quarantine(store, spec.symbol, tf, checked, context.run.run_id)
         bars = checked.valid
-        result = store.replace_window(spec.symbol, tf, start, end, bars, source="massive")
-        _record_sync(store, spec, tf)
-        context.log.info(
-            f"{spec.symbol} {tf.value} {start:%Y-%m-%d}..{end:%Y-%m-%d}: {result.rows_written} bars "
-            f"in {fetched.requests} API request(s), {checked.rows_rejected} rejected"
+        result = store.write_window(
+            spec.symbol, tf, start, end, bars, source="massive", accept_removals=config.accept_removals,
+            run_id=context.run.run_id,
         )
+        _record_sync(store, spec, tf)
+        _log_write(context, f"{spec.symbol} {tf.value} {start:%Y-%m-%d}..{end:%Y-%m-%d}", result,
+                   f"{fetched.requests} API request(s), {checked.rows_rejected} rejected")
         yield MaterializeResult(
             metadata=write_metadata(
                 result, bars, api_requests=fetched.requests, api_pages=fetched.pages,
@@ -130,15 +115,25 @@ def _derived_asset(spec: SymbolSpec, tf: Timeframe) -> AssetsDefinition:
         description=f"{spec.symbol} {tf.value} candles resampled from {base.value} (no API requests).",
         metadata={"ticker": spec.ticker, "timeframe": tf.value, "derived_from": base.value},
     )
-    def _derive(context: AssetExecutionContext, candle_store: CandleStoreResource) -> Iterator[object]:
+    def _derive(
+        context: AssetExecutionContext, config: CandleWriteConfig, candle_store: CandleStoreResource
+    ) -> Iterator[object]:
         start, end = window_bounds(context.partition_time_window)
         store = candle_store.store
         base_bars = store.read(spec.symbol, base, start, end)
         checked = validate_bars(resample_bars(base_bars, tf), tf, f"{spec.symbol} {tf.value}")
-        quarantine(store, spec.symbol, tf, checked, context.run_id)
+        quarantine(store, spec.symbol, tf, checked, context.run.run_id)
         bars = checked.valid
-        result = store.replace_window(spec.symbol, tf, start, end, bars, source=f"derived:{base.value}")
+        # A derived bar whose base bars were partly trimmed by retention would be rebuilt from
+        # part of its period: bars stored before the first stored base bar stay as they are.
+        result = store.write_window(
+            spec.symbol, tf, start, end, bars, source=f"derived:{base.value}",
+            accept_removals=config.accept_removals, run_id=context.run.run_id,
+            protect_before=store.first_bar_ts(spec.symbol, base),
+        )
         _record_sync(store, spec, tf)
+        _log_write(context, f"{spec.symbol} {tf.value} {start:%Y-%m-%d}..{end:%Y-%m-%d}", result,
+                   f"from {len(base_bars)} {base.value} bars")
         yield MaterializeResult(
             metadata=write_metadata(
                 result, bars, base_bars_read=len(base_bars), api_requests=0, **checked.metadata()

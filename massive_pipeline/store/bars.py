@@ -41,6 +41,16 @@ class BarArrays:
     def __len__(self) -> int:
         return len(self.ts_ns)
 
+    def take(self, mask: np.ndarray) -> BarArrays:
+        """The bars where `mask` is True (all of them when it is all True, without copying)."""
+        if mask.all():
+            return self
+        return BarArrays(**{name: getattr(self, name)[mask] for name in self.__dataclass_fields__})
+
+    def values(self) -> dict[str, np.ndarray]:
+        """OHLCV columns by name, as the merge rules compare them."""
+        return {"open": self.open, "high": self.high, "low": self.low, "close": self.close, "volume": self.volume}
+
     @property
     def first_ts(self) -> pd.Timestamp | None:
         return pd.Timestamp(int(self.ts_ns[0]), tz="UTC") if len(self) else None

@@ -27,6 +27,7 @@ from sqlalchemy.engine import Connection
 
 from massive_pipeline.store.bars import BarArrays
 from massive_pipeline.store.timeutil import NS_PER_US
+from massive_pipeline.store.window_merge import VALUE_FIELDS, StoredWindow
 
 COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
 COPY_TRAILER = (-1).to_bytes(2, "big", signed=True)
@@ -39,8 +40,20 @@ LOCK_SCHEMA = 0x4D50_0001
 LOCK_SERIES = 0x4D50_0002
 
 _INSERT_COLUMNS = (
-    "symbol, timeframe, ts, open, high, low, close, volume, vwap, trades, source, ingested_at"
+    "symbol, timeframe, ts, open, high, low, close, volume, vwap, trades, source, ingested_at, complete"
 )
+# The stored state of a window as the merge needs it: fixed-width, never NULL, so each binary COPY
+# record has one layout and a whole window decodes with one `np.frombuffer`.
+_STATE_QUERY = (
+    "COPY (SELECT ts, open, high, low, close, volume, complete FROM candles "
+    "WHERE symbol = %s AND timeframe = %s AND ts >= %s AND ts < %s ORDER BY ts) TO STDOUT (FORMAT BINARY)"
+)
+_STATE_RECORD = np.dtype(
+    [("n", ">i2"), ("l_ts", ">i4"), ("ts", ">i8")]
+    + [item for f in ("open", "high", "low", "close", "volume") for item in ((f"l_{f}", ">i4"), (f, ">f8"))]
+    + [("l_complete", ">i4"), ("complete", "?")]
+)
+_COPY_HEADER_LEN = 19  # signature (11) + flags (4) + header extension length (4, zero)
 
 
 @dataclass(frozen=True)
@@ -99,7 +112,8 @@ def _pg_timestamps(ts_ns: np.ndarray) -> np.ndarray:
 
 
 def candle_fields(
-    symbol: str, timeframe: str, bars: BarArrays, source: str, ingested_at: pd.Timestamp, lo: int, hi: int
+    symbol: str, timeframe: str, bars: BarArrays, source: str, ingested_at: pd.Timestamp, lo: int, hi: int,
+    complete: np.ndarray,
 ) -> list[Field]:
     """The COPY columns of `candles` for rows lo:hi of a window, in `_INSERT_COLUMNS` order."""
     ingested = ingested_at.value // NS_PER_US - PG_EPOCH_US
@@ -116,17 +130,19 @@ def candle_fields(
         Field(">i8", bars.trades[lo:hi], bars.trades_null[lo:hi]),
         _text_field(source),
         Field(">i8", ingested),
+        Field("?", complete[lo:hi]),
     ]
 
 
 def iter_copy_chunks(
-    symbol: str, timeframe: str, bars: BarArrays, source: str, ingested_at: pd.Timestamp
+    symbol: str, timeframe: str, bars: BarArrays, source: str, ingested_at: pd.Timestamp, complete: np.ndarray
 ) -> Iterator[bytes]:
     """The whole binary COPY stream for a window, chunk by chunk (header first, trailer last)."""
     yield COPY_HEADER
     for lo in range(0, len(bars), CHUNK_ROWS):
         hi = min(lo + CHUNK_ROWS, len(bars))
-        yield encode_binary_copy(candle_fields(symbol, timeframe, bars, source, ingested_at, lo, hi), hi - lo)
+        fields = candle_fields(symbol, timeframe, bars, source, ingested_at, lo, hi, complete)
+        yield encode_binary_copy(fields, hi - lo)
     yield COPY_TRAILER
 
 
@@ -143,12 +159,48 @@ def lock_schema(conn: Connection) -> None:
 
 
 def copy_bars(
-    conn: Connection, symbol: str, timeframe: str, bars: BarArrays, source: str, ingested_at: pd.Timestamp
+    conn: Connection, symbol: str, timeframe: str, bars: BarArrays, source: str, ingested_at: pd.Timestamp,
+    complete: np.ndarray,
 ) -> None:
     """COPY a window's bars into `candles` within the connection's open transaction."""
     if not len(bars):
         return
     raw = conn.connection.driver_connection
     with raw.cursor() as cur, cur.copy(f"COPY candles ({_INSERT_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
-        for chunk in iter_copy_chunks(symbol, timeframe, bars, source, ingested_at):
+        for chunk in iter_copy_chunks(symbol, timeframe, bars, source, ingested_at, complete):
             copy.write(chunk)
+
+
+def read_window_state(conn: Connection, symbol: str, timeframe: str, lo: pd.Timestamp, hi: pd.Timestamp) -> StoredWindow:
+    """The window's stored bars (ts, OHLCV, complete) by binary COPY, decoded with numpy."""
+    raw = conn.connection.driver_connection
+    params = (symbol, timeframe, lo.to_pydatetime(), hi.to_pydatetime())
+    with raw.cursor() as cur, cur.copy(_STATE_QUERY, params) as copy:
+        data = b"".join(bytes(chunk) for chunk in copy)
+    body = memoryview(data)[_COPY_HEADER_LEN : len(data) - len(COPY_TRAILER)]
+    records = np.frombuffer(body, dtype=_STATE_RECORD)
+    if not len(records):
+        return StoredWindow.empty()
+    return StoredWindow(
+        ts_ns=(records["ts"].astype(np.int64) + PG_EPOCH_US) * NS_PER_US,
+        values={f: records[f].astype(np.float64) for f in VALUE_FIELDS},
+        complete=records["complete"].astype(bool),
+    )
+
+
+def delete_runs(conn: Connection, symbol: str, timeframe: str, firsts: np.ndarray, lasts: np.ndarray) -> int:
+    """Delete the closed ts ranges [firsts[i], lasts[i]] (epoch ns) of one series in one statement."""
+    if not len(firsts):
+        return 0
+    result = conn.execute(
+        text(
+            "DELETE FROM candles c USING unnest(CAST(:lo AS timestamptz[]), CAST(:hi AS timestamptz[])) AS r(lo, hi) "
+            "WHERE c.symbol = :symbol AND c.timeframe = :timeframe AND c.ts >= r.lo AND c.ts <= r.hi"
+        ),
+        {
+            "symbol": symbol, "timeframe": timeframe,
+            "lo": [pd.Timestamp(int(v), tz="UTC").to_pydatetime() for v in firsts],
+            "hi": [pd.Timestamp(int(v), tz="UTC").to_pydatetime() for v in lasts],
+        },
+    )
+    return int(result.rowcount)

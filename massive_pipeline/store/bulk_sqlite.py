@@ -16,11 +16,17 @@ from sqlalchemy.engine import Connection
 
 from massive_pipeline.store.bars import BarArrays
 from massive_pipeline.store.timeutil import NS_PER_MS, epoch_ms
+from massive_pipeline.store.window_merge import VALUE_FIELDS, StoredWindow
 
 _INSERT = (
     "INSERT INTO candles (symbol, timeframe, ts, open, high, low, close, volume, vwap, trades, "
-    "source, ingested_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "source, ingested_at, complete) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+_STATE = (
+    "SELECT ts, open, high, low, close, volume, complete FROM candles "
+    "WHERE symbol = ? AND timeframe = ? AND ts >= ? AND ts < ? ORDER BY ts"
+)
+_DELETE_RUN = "DELETE FROM candles WHERE symbol = ? AND timeframe = ? AND ts >= ? AND ts <= ?"
 
 
 def _with_nulls(values: np.ndarray, null: np.ndarray) -> list[object]:
@@ -32,7 +38,7 @@ def _with_nulls(values: np.ndarray, null: np.ndarray) -> list[object]:
 
 
 def iter_rows(
-    symbol: str, timeframe: str, bars: BarArrays, source: str, ingested_at: pd.Timestamp
+    symbol: str, timeframe: str, bars: BarArrays, source: str, ingested_at: pd.Timestamp, complete: np.ndarray
 ) -> Iterator[tuple[object, ...]]:
     """Rows for `_INSERT`, built from whole columns (`tolist`) rather than per-row conversions."""
     return zip(
@@ -48,18 +54,53 @@ def iter_rows(
         _with_nulls(bars.trades, bars.trades_null),
         repeat(source),
         repeat(epoch_ms(ingested_at)),
+        complete.astype(np.int8).tolist(),
         strict=False,
     )
 
 
 def insert_bars(
-    conn: Connection, symbol: str, timeframe: str, bars: BarArrays, source: str, ingested_at: pd.Timestamp
+    conn: Connection, symbol: str, timeframe: str, bars: BarArrays, source: str, ingested_at: pd.Timestamp,
+    complete: np.ndarray,
 ) -> None:
     """Insert a window's bars into `candles` within the connection's open transaction."""
     if not len(bars):
         return
     cursor = conn.connection.driver_connection.cursor()
     try:
-        cursor.executemany(_INSERT, iter_rows(symbol, timeframe, bars, source, ingested_at))
+        cursor.executemany(_INSERT, iter_rows(symbol, timeframe, bars, source, ingested_at, complete))
+    finally:
+        cursor.close()
+
+
+def read_window_state(conn: Connection, symbol: str, timeframe: str, lo: pd.Timestamp, hi: pd.Timestamp) -> StoredWindow:
+    """The window's stored bars (ts, OHLCV, complete); one float matrix, as SQLite hands back tuples."""
+    cursor = conn.connection.driver_connection.cursor()
+    try:
+        rows = cursor.execute(_STATE, (symbol, timeframe, epoch_ms(lo), epoch_ms(hi))).fetchall()
+    finally:
+        cursor.close()
+    if not rows:
+        return StoredWindow.empty()
+    matrix = np.array(rows, dtype=np.float64)  # ms timestamps stay exact below 2**53
+    return StoredWindow(
+        ts_ns=matrix[:, 0].astype(np.int64) * NS_PER_MS,
+        values={f: matrix[:, i + 1] for i, f in enumerate(VALUE_FIELDS)},
+        complete=matrix[:, 6] != 0,
+    )
+
+
+def delete_runs(conn: Connection, symbol: str, timeframe: str, firsts: np.ndarray, lasts: np.ndarray) -> int:
+    """Delete the closed ts ranges [firsts[i], lasts[i]] (epoch ns) of one series."""
+    if not len(firsts):
+        return 0
+    cursor = conn.connection.driver_connection.cursor()
+    try:
+        cursor.executemany(
+            _DELETE_RUN,
+            zip(repeat(symbol), repeat(timeframe), (firsts // NS_PER_MS).tolist(), (lasts // NS_PER_MS).tolist(),
+                strict=False),
+        )
+        return int(cursor.rowcount)
     finally:
         cursor.close()

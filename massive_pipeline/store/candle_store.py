@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -29,9 +29,10 @@ from massive_pipeline.store.engine import (
     resolve_database_url,
     translate_errors,
 )
+from massive_pipeline.store.revisions import RevisionsMixin, insert_revisions, revision_frame
 from massive_pipeline.store.schema import SYNC_STATUSES, candles, metadata, sync_status
 from massive_pipeline.store.side_tables import SideTablesMixin
-from massive_pipeline.store.timeutil import us_to_datetimes
+from massive_pipeline.store.timeutil import to_utc, us_to_datetimes
 from massive_pipeline.store.validate import (
     bound,
     check_source,
@@ -40,10 +41,17 @@ from massive_pipeline.store.validate import (
     optional_bound,
     window,
 )
-from massive_pipeline.timeframes import Timeframe
+from massive_pipeline.store.window_merge import (
+    VALUE_FIELDS,
+    StoredWindow,
+    complete_mask,
+    contiguous_runs,
+    plan_merge,
+)
+from massive_pipeline.timeframes import Timeframe, parse_timeframe
 
 READ_COLUMNS: tuple[str, ...] = (
-    "ts", "open", "high", "low", "close", "volume", "vwap", "trades", "source", "ingested_at",
+    "ts", "open", "high", "low", "close", "volume", "vwap", "trades", "source", "ingested_at", "complete",
 )
 SYNC_COLUMNS: tuple[str, ...] = (
     "symbol", "timeframe", "last_sync_at", "last_bar_ts", "rows", "status", "error", "updated_at",
@@ -53,15 +61,43 @@ CHECKSUM_CHUNK_ROWS = 50_000
 
 @dataclass(frozen=True)
 class WriteResult:
-    """What one `replace_window` did."""
+    """What one window write did.
+
+    `rows_missing_from_answer`: stored bars of the window the answer lacked; they are kept
+    (`rows_removed` 0) unless removals were accepted. `removed` and `missing` list them (ts and
+    OHLCV), `revisions` the complete bars whose values the answer changed.
+    """
 
     rows_written: int
     rows_deleted: int
     first_ts: pd.Timestamp | None
     last_ts: pd.Timestamp | None
+    rows_new: int = 0
+    rows_unchanged: int = 0
+    rows_revised: int = 0
+    max_rel_change: float | None = None
+    rows_missing_from_answer: int = 0
+    rows_removed: int = 0
+    rows_kept_protected: int = 0
+    rows_forming: int = 0
+    stored_before: int = 0
+    missing: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False, compare=False)
+    revisions: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False, compare=False)
+
+    @property
+    def answer_empty(self) -> bool:
+        return self.rows_written == 0 and self.rows_kept_protected == 0
 
 
-class CandleStore(SideTablesMixin):
+def _stored_rows(stored: StoredWindow, positions: np.ndarray) -> pd.DataFrame:
+    """Stored bars at `positions` as a small frame (ts and OHLCV) for metadata and logs."""
+    return pd.DataFrame(
+        {"ts": pd.to_datetime(stored.ts_ns[positions], utc=True),
+         **{f: stored.values[f][positions] for f in VALUE_FIELDS}}
+    )
+
+
+class CandleStore(SideTablesMixin, RevisionsMixin):
     """OHLCV candles in SQLite (default) or PostgreSQL, addressed by (symbol, timeframe, ts).
 
     `url=None` reads `MASSIVE_DATABASE_URL` and falls back to `$DAGSTER_HOME/candles.sqlite`.
@@ -123,6 +159,79 @@ class CandleStore(SideTablesMixin):
 
     # -- candles ------------------------------------------------------------------------------
 
+    def write_window(
+        self,
+        symbol: str,
+        timeframe: Timeframe | str,
+        start: pd.Timestamp,
+        end: pd.Timestamp,
+        bars: pd.DataFrame,
+        *,
+        source: str = "massive",
+        accept_removals: bool = False,
+        run_id: str | None = None,
+        now: pd.Timestamp | None = None,
+        protect_before: pd.Timestamp | None = None,
+    ) -> WriteResult:
+        """Merge an answer for [start, end) into one series, atomically (see `window_merge`).
+
+        Bars of the answer replace stored bars with the same start; stored bars the answer lacks
+        are kept and counted, or deleted when `accept_removals`; complete bars whose OHLCV change
+        are recorded in `candle_revisions` with `run_id`. A bar is stored `complete` when its
+        period had ended at `now`. Stored bars before `protect_before` are never replaced.
+        """
+        sym, tf = check_symbol(symbol), check_timeframe(timeframe)
+        lo, hi = window(start, end)
+        src = check_source(source)
+        label = f"write_window({sym} {tf} [{lo}, {hi}))"
+        arrays = prepare_bars(bars, lo, hi, label)
+        stamp = pd.Timestamp.now(tz="UTC") if now is None else to_utc(now, "now")
+        ingested_at = stamp.floor("ms")
+        bulk = bulk_postgres if self._is_pg else bulk_sqlite
+        protect_ns = None if protect_before is None else bound(protect_before, "protect_before").value
+        with self._transaction(label, write=True) as conn:
+            if self._is_pg:
+                bulk_postgres.lock_series(conn, sym, tf)
+            stored = bulk.read_window_state(conn, sym, tf, lo, hi)
+            plan = plan_merge(stored, arrays.ts_ns, arrays.values(), protect_before_ns=protect_ns)
+            written = arrays.take(plan.answer_keep)
+            complete = complete_mask(written.ts_ns, parse_timeframe(tf).delta, stamp)
+            deleting_all = len(plan.stored_protected) == 0 and (accept_removals or not len(plan.stored_missing))
+            if deleting_all:  # the common case: one range delete, as fast as a plain replace
+                deleted = 0 if not len(stored) else int(conn.execute(
+                    delete(candles).where(self._series(sym, tf), candles.c.ts >= lo, candles.c.ts < hi)
+                ).rowcount)
+            else:
+                doomed = plan.stored_replaced
+                if accept_removals:
+                    doomed = np.union1d(doomed, plan.stored_missing)
+                firsts, lasts = contiguous_runs(doomed)
+                deleted = bulk.delete_runs(conn, sym, tf, stored.ts_ns[firsts], stored.ts_ns[lasts])
+            if self._is_pg:
+                bulk_postgres.copy_bars(conn, sym, tf, written, src, ingested_at, complete)
+            else:
+                bulk_sqlite.insert_bars(conn, sym, tf, written, src, ingested_at, complete)
+            revisions = revision_frame(sym, tf, stored, arrays, plan, run_id, ingested_at)
+            insert_revisions(conn, revisions)
+        missing = _stored_rows(stored, plan.stored_missing)
+        return WriteResult(
+            rows_written=len(written),
+            rows_deleted=deleted,
+            first_ts=written.first_ts,
+            last_ts=written.last_ts,
+            rows_new=len(plan.answer_new),
+            rows_unchanged=len(plan.stored_replaced) - len(plan.revised_stored),
+            rows_revised=len(plan.revised_stored),
+            max_rel_change=plan.max_rel_change,
+            rows_missing_from_answer=len(plan.stored_missing),
+            rows_removed=len(plan.stored_missing) if accept_removals else 0,
+            rows_kept_protected=len(plan.stored_protected),
+            rows_forming=int((~complete).sum()),
+            stored_before=len(stored),
+            missing=missing,
+            revisions=revisions,
+        )
+
     def replace_window(
         self,
         symbol: str,
@@ -132,25 +241,18 @@ class CandleStore(SideTablesMixin):
         bars: pd.DataFrame,
         *,
         source: str = "massive",
+        run_id: str | None = None,
+        now: pd.Timestamp | None = None,
     ) -> WriteResult:
-        """Make `bars` the whole content of [start, end) for one series, atomically."""
-        sym, tf = check_symbol(symbol), check_timeframe(timeframe)
-        lo, hi = window(start, end)
-        src = check_source(source)
-        label = f"replace_window({sym} {tf} [{lo}, {hi}))"
-        arrays = prepare_bars(bars, lo, hi, label)
-        ingested_at = pd.Timestamp.now(tz="UTC").floor("ms")
-        with self._transaction(label, write=True) as conn:
-            if self._is_pg:
-                bulk_postgres.lock_series(conn, sym, tf)
-            deleted = conn.execute(
-                delete(candles).where(self._series(sym, tf), candles.c.ts >= lo, candles.c.ts < hi)
-            ).rowcount
-            if self._is_pg:
-                bulk_postgres.copy_bars(conn, sym, tf, arrays, src, ingested_at)
-            else:
-                bulk_sqlite.insert_bars(conn, sym, tf, arrays, src, ingested_at)
-        return WriteResult(len(arrays), int(deleted), arrays.first_ts, arrays.last_ts)
+        """Make `bars` the whole content of [start, end): `write_window` with removals accepted.
+
+        Only for callers that know the bars are the complete truth of the window (tests, tools
+        that rebuild a series); provider answers go through `write_window`, which keeps what the
+        answer lacks.
+        """
+        return self.write_window(
+            symbol, timeframe, start, end, bars, source=source, accept_removals=True, run_id=run_id, now=now
+        )
 
     @staticmethod
     def _series(symbol: str, timeframe: str) -> ColumnElement[bool]:
@@ -178,17 +280,26 @@ class CandleStore(SideTablesMixin):
         timeframe: Timeframe | str,
         start: pd.Timestamp | None = None,
         end: pd.Timestamp | None = None,
+        *,
+        include_forming: bool = True,
     ) -> pd.DataFrame:
-        """Bars of one series in [start, end), sorted by ts, with UTC timestamps."""
+        """Bars of one series in [start, end), sorted by ts, with UTC timestamps.
+
+        `complete` says whether the bar's period had ended when it was stored;
+        `include_forming=False` leaves such bars out (exports, training sets).
+        """
         sym, tf = check_symbol(symbol), check_timeframe(timeframe)
+        conds = self._filters(sym, tf, start, end)
+        if not include_forming:
+            conds.append(candles.c.complete.is_(True))
         query = (
             select(
                 self._epoch_us(candles.c.ts),
                 candles.c.open, candles.c.high, candles.c.low, candles.c.close, candles.c.volume,
                 candles.c.vwap, candles.c.trades, candles.c.source,
-                self._epoch_us(candles.c.ingested_at),
+                self._epoch_us(candles.c.ingested_at), candles.c.complete,
             )
-            .where(*self._filters(sym, tf, start, end))
+            .where(*conds)
             .order_by(candles.c.ts)
         )
         with self._transaction(f"read({sym} {tf})") as conn:
@@ -223,6 +334,11 @@ class CandleStore(SideTablesMixin):
         for col in ("first_ts", "last_ts"):
             frame[col] = us_to_datetimes(frame[col].tolist())
         return frame
+
+    def first_bar_ts(self, symbol: str, timeframe: Timeframe | str) -> pd.Timestamp | None:
+        sym, tf = check_symbol(symbol), check_timeframe(timeframe)
+        with self._transaction(f"first_bar_ts({sym} {tf})") as conn:
+            return conn.execute(select(func.min(candles.c.ts)).where(self._series(sym, tf))).scalar_one()
 
     def last_bar_ts(self, symbol: str, timeframe: Timeframe | str) -> pd.Timestamp | None:
         sym, tf = check_symbol(symbol), check_timeframe(timeframe)
@@ -332,6 +448,7 @@ def _candle_frame(rows: list[Any]) -> pd.DataFrame:
             "trades": pd.array(raw["trades"].to_numpy(), dtype="Int64"),
             "source": raw["source"].astype(object).to_numpy(),
             "ingested_at": us_to_datetimes(raw["ingested_at"].to_numpy()),
+            "complete": raw["complete"].astype(bool).to_numpy(),
         }
     )
     return frame

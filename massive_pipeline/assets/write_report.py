@@ -1,0 +1,82 @@
+"""What a candle materialization reports about how its answer was merged into the store.
+
+The metadata is where a user sees, per run, that the provider came back short or empty (and that
+nothing stored was lost), how many bars it corrected and by how much, and what was removed when
+removals were asked for.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+from dagster import Config, MetadataValue
+from pydantic import Field
+
+from massive_pipeline.quality.tables import markdown_table
+from massive_pipeline.store import WriteResult
+
+PREVIEW_ROWS = 5
+SAMPLE_ROWS = 10
+BAR_COLUMNS = ("ts", "open", "high", "low", "close", "volume")
+REVISION_COLUMNS = ("ts", "old_close", "new_close", "old_volume", "new_volume", "max_rel_change")
+
+
+class CandleWriteConfig(Config):
+    """Run config of the candle assets (Launchpad: `ops: {<asset op>: {config: {...}}}`)."""
+
+    accept_removals: bool = Field(
+        default=False,
+        description="Delete stored bars of the window that the provider's answer no longer holds (the removals "
+        "are listed in the metadata). Off: such bars are kept and counted as bars_missing_from_answer.",
+    )
+
+
+def markdown_preview(bars: pd.DataFrame, rows: int = PREVIEW_ROWS) -> str:
+    """The last bars as a markdown table (no tabulate dependency; the UI renders it)."""
+    tail = bars.tail(rows)
+    cols = ["ts", "open", "high", "low", "close", "volume"]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for row in tail[cols].itertuples(index=False):
+        ts = pd.Timestamp(row[0]).strftime("%Y-%m-%d %H:%M")
+        lines.append("| " + " | ".join([ts, *(f"{v:.6g}" for v in row[1:])]) + " |")
+    return "\n".join(lines)
+
+
+def write_metadata(result: WriteResult, bars: pd.DataFrame, **extra: object) -> dict[str, object]:
+    """The materialization metadata of one window write."""
+    meta: dict[str, object] = {
+        "rows_written": result.rows_written,
+        "rows_replaced": result.rows_deleted,
+        "rows_new": result.rows_new,
+        "rows_unchanged": result.rows_unchanged,
+        "rows_revised": result.rows_revised,
+        "bars_missing_from_answer": result.rows_missing_from_answer,
+        "rows_removed": result.rows_removed,
+        "rows_forming": result.rows_forming,
+        "answer_empty": result.answer_empty,
+        "first_bar": str(result.first_ts) if result.first_ts is not None else "none",
+        "last_bar": str(result.last_ts) if result.last_ts is not None else "none",
+        "preview": MetadataValue.md(markdown_preview(bars) if len(bars) else "_no bars in this window_"),
+    }
+    if result.max_rel_change is not None:
+        meta["largest_relative_change"] = MetadataValue.float(result.max_rel_change)
+    if result.rows_revised:
+        meta["revised_sample"] = MetadataValue.md(markdown_table(result.revisions, REVISION_COLUMNS, SAMPLE_ROWS))
+    if result.rows_kept_protected:
+        meta["rows_kept_base_trimmed"] = result.rows_kept_protected
+    if result.rows_missing_from_answer:
+        key = "removed_bars" if result.rows_removed else "missing_from_answer_sample"
+        meta[key] = MetadataValue.md(markdown_table(result.missing, BAR_COLUMNS, SAMPLE_ROWS))
+    meta.update(extra)
+    return meta
+
+
+def write_summary(result: WriteResult) -> str:
+    """One log line: what the answer changed in the store."""
+    text = (
+        f"{result.rows_written} bars written ({result.rows_new} new, {result.rows_revised} revised, "
+        f"{result.rows_forming} forming)"
+    )
+    if result.rows_missing_from_answer:
+        verb = "removed as asked" if result.rows_removed else "kept"
+        text += f"; {result.rows_missing_from_answer} stored bar(s) missing from the answer {verb}"
+    return text
