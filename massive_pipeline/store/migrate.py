@@ -168,8 +168,9 @@ def _unversioned_revision(
             shapes[name] = "0001"
         elif columns == v2:
             shapes[name] = "0002"
-        else:
-            extra, missing = sorted(columns - v2), sorted(v2 - columns)
+        else:  # describe the difference from the nearer of the two released shapes
+            nearest = min((v1, v2), key=lambda released: len(columns ^ released))
+            extra, missing = sorted(columns - nearest), sorted(nearest - columns)
             problems.append(
                 f"{name} ({'unexpected ' + ', '.join(extra) if extra else ''}"
                 f"{'; ' if extra and missing else ''}{'missing ' + ', '.join(missing) if missing else ''})"
