@@ -18,7 +18,7 @@ from sqlalchemy import BigInteger, ColumnElement, and_, cast, delete, extract, f
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, make_url
 
-from massive_pipeline.store import bulk_postgres, bulk_sqlite
+from massive_pipeline.store import bulk_postgres, bulk_sqlite, migrate
 from massive_pipeline.store.bars import prepare_bars
 from massive_pipeline.store.checksum import checksum_chunks
 from massive_pipeline.store.engine import (
@@ -30,7 +30,7 @@ from massive_pipeline.store.engine import (
     translate_errors,
 )
 from massive_pipeline.store.revisions import RevisionsMixin, insert_revisions, revision_frame
-from massive_pipeline.store.schema import SYNC_STATUSES, candles, metadata, sync_status
+from massive_pipeline.store.schema import SYNC_STATUSES, candles, sync_status
 from massive_pipeline.store.side_tables import SideTablesMixin
 from massive_pipeline.store.timeutil import to_utc, us_to_datetimes
 from massive_pipeline.store.validate import (
@@ -151,11 +151,12 @@ class CandleStore(SideTablesMixin, RevisionsMixin):
     # -- schema -------------------------------------------------------------------------------
 
     def create_schema(self) -> None:
-        """Create missing tables and indexes; safe to call repeatedly and from concurrent processes."""
-        with self._transaction("create_schema", write=True) as conn:
-            if self._is_pg:
-                bulk_postgres.lock_schema(conn)
-            metadata.create_all(conn, checkfirst=True)
+        """Create the tables, or upgrade a store made by older code in place (see `migrate`).
+
+        Safe to call repeatedly and from concurrent processes; at the current revision it is one
+        version read. A store written by newer code is refused with a `StoreError`.
+        """
+        migrate.ensure_schema(self._transaction, self.url_display)
 
     # -- candles ------------------------------------------------------------------------------
 
