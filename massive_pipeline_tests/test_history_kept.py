@@ -170,3 +170,20 @@ def test_derived_bars_stay_when_their_base_was_trimmed(env, database_url):
     assert store.count("EURUSD", "D1") == counts["D1"]
     assert store.revisions(timeframes=["H1", "D1"]).empty
     store.dispose()
+
+
+def test_a_forming_d1_never_rebuilt_is_stale_by_verify(tmp_path):
+    from massive_pipeline.quality.verify import verify
+
+    store = CandleStore(f"sqlite:///{tmp_path / 'verify.sqlite'}")
+    store.create_schema()
+    day = pd.Timestamp("2026-10-08", tz="UTC")  # a Thursday: forex trades all of it and the next day
+    bars = pd.DataFrame({"ts": [day], "open": [1.0], "high": [1.2], "low": [0.9], "close": [1.1], "volume": [5.0]})
+    store.write_window("EURUSD", "D1", day, day + pd.Timedelta(days=1), bars, now=day + pd.Timedelta(minutes=5))
+    spec = load_catalog().get("EURUSD")
+    same_day = verify(store, [(spec, [Timeframe.D1])], now=day + pd.Timedelta(hours=20)).iloc[0]
+    assert "trading behind" not in same_day["detail"]
+    next_day = verify(store, [(spec, [Timeframe.D1])], now=day + pd.Timedelta(days=1, hours=3)).iloc[0]
+    # measured from 00:05, when the bar was built, not from the end of the day it had not seen yet
+    assert "trading behind" in next_day["detail"], next_day["detail"]
+    store.dispose()

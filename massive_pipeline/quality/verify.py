@@ -97,7 +97,9 @@ def judge(
     now: pd.Timestamp,
     open_gaps: int = 0,
     settings: QualitySettings | None = None,
+    data_end: pd.Timestamp | None = None,
 ) -> Verdict:
+    """`data_end`: up to when the newest bar holds data (`CandleStore.data_ends`); default its period's end."""
     settings = settings or QualitySettings.from_env()
     required = REQUIRED_HISTORY_DAYS[timeframe]
     today = now.date()
@@ -116,7 +118,7 @@ def judge(
             f"{required} days: from {first_due:%Y-%m-%d %H:%M}"
         )
     limit = FRESHNESS_LIMITS[timeframe]
-    behind = trading_lag(spec, last + timeframe.delta, now, limit)
+    behind = trading_lag(spec, last + timeframe.delta if data_end is None else data_end, now, limit)
     if behind > limit:
         problems["stale"] = f"{human(behind)} of trading behind (limit {human(limit)})"
     status = next((s for s in ("incomplete", "stale") if s in problems), "ok")
@@ -135,6 +137,7 @@ def verify(
     now = pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now).tz_convert("UTC")
     settings = settings or QualitySettings.from_env()
     counts = {(r.symbol, r.timeframe): r for r in store.row_counts().itertuples(index=False)}
+    ends = {(r.symbol, r.timeframe): pd.Timestamp(r.data_end) for r in store.data_ends().itertuples(index=False)}
     gaps = store.gaps()
     open_gaps = gaps[gaps["status"] != "filled"].groupby(["symbol", "timeframe"]).size().to_dict()
     rows = []
@@ -145,6 +148,7 @@ def verify(
                 spec, tf, int(r.rows) if r else 0,
                 pd.Timestamp(r.first_ts) if r else None, pd.Timestamp(r.last_ts) if r else None,
                 now, int(open_gaps.get((spec.symbol, tf.value), 0)), settings,
+                data_end=ends.get((spec.symbol, tf.value)),
             )
             rows.append(verdict.row())
     return pd.DataFrame(rows, columns=list(REPORT_COLUMNS))

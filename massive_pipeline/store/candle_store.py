@@ -336,6 +336,35 @@ class CandleStore(SideTablesMixin, RevisionsMixin):
             frame[col] = us_to_datetimes(frame[col].tolist())
         return frame
 
+    def data_ends(self) -> pd.DataFrame:
+        """Per series: up to when its newest bar holds data (symbol, timeframe, last_ts, data_end).
+
+        A complete bar holds its whole period; a bar still forming when it was stored (today's
+        D1 built at 00:05) holds data only up to when it was stored, so freshness is measured
+        from there and not from the end of a period that has not happened yet.
+        """
+        newest = (
+            select(candles.c.symbol, candles.c.timeframe, func.max(candles.c.ts).label("ts"))
+            .group_by(candles.c.symbol, candles.c.timeframe)
+            .subquery()
+        )
+        query = select(
+            candles.c.symbol, candles.c.timeframe, self._epoch_us(candles.c.ts),
+            self._epoch_us(candles.c.ingested_at), candles.c.complete,
+        ).join(newest, and_(candles.c.symbol == newest.c.symbol, candles.c.timeframe == newest.c.timeframe,
+                            candles.c.ts == newest.c.ts))
+        with self._transaction("data_ends") as conn:
+            rows = conn.execute(query).all()
+        frame = pd.DataFrame(rows, columns=["symbol", "timeframe", "last_ts", "ingested_at", "complete"])
+        frame["last_ts"] = us_to_datetimes(frame["last_ts"].tolist())
+        ingested = us_to_datetimes(frame["ingested_at"].tolist())
+        period_end = frame["last_ts"] + pd.to_timedelta(
+            [parse_timeframe(t).minutes for t in frame["timeframe"]], unit="min"
+        )
+        complete = frame["complete"].astype(bool)
+        frame["data_end"] = period_end.where(complete, pd.Series(ingested).combine(period_end, min))
+        return frame[["symbol", "timeframe", "last_ts", "data_end"]]
+
     def first_bar_ts(self, symbol: str, timeframe: Timeframe | str) -> pd.Timestamp | None:
         sym, tf = check_symbol(symbol), check_timeframe(timeframe)
         with self._transaction(f"first_bar_ts({sym} {tf})") as conn:
