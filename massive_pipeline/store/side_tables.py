@@ -55,6 +55,16 @@ def reject_fingerprint(row: dict[str, Any]) -> str:
     return hashlib.sha256("\x1f".join(fields).encode()).hexdigest()
 
 
+def _reject_row(rec: dict[str, Any]) -> dict[str, Any]:
+    """The reason, bar start and values of one reject, as stored and fingerprinted."""
+    return {"reason": str(rec["reason"]), "ts": _clean(rec.get("ts")), **{c: _clean(rec.get(c)) for c in _REJECT_VALUES}}
+
+
+def reject_fingerprints(rejects: pd.DataFrame) -> list[str]:
+    """`reject_fingerprint` of each row of a rejects frame, as `record_rejects` computes it."""
+    return [reject_fingerprint(_reject_row(rec)) for rec in rejects.to_dict("records")]
+
+
 def _clean(value: Any) -> Any:
     """NaN/NA/NaT to None, numpy scalars to Python ones, so any driver accepts the value."""
     if value is None or value is pd.NaT:
@@ -108,11 +118,7 @@ class SideTablesMixin:
         now = pd.Timestamp.now(tz="UTC")
         by_fingerprint: dict[str, dict[str, Any]] = {}
         for rec in rejects.to_dict("records"):
-            row = {
-                "reason": str(rec["reason"]),
-                "ts": _clean(rec.get("ts")),
-                **{c: _clean(rec.get(c)) for c in _REJECT_VALUES},
-            }
+            row = _reject_row(rec)
             fingerprint = reject_fingerprint(row)
             if fingerprint in by_fingerprint:
                 by_fingerprint[fingerprint]["times_seen"] += 1
