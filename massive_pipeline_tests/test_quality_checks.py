@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import pandas as pd
 import pytest
 from dagster import AssetCheckKey, AssetKey, DagsterEventType, DagsterInstance, instance_for_test
@@ -17,7 +18,7 @@ from massive_pipeline.definitions import build_definitions
 from massive_pipeline.quality import checks
 from massive_pipeline.quality.validation import validate_bars
 from massive_pipeline.resample import resample_bars
-from massive_pipeline.runner import BackfillError, run_candle_backfill
+from massive_pipeline.runner import run_candle_backfill
 from massive_pipeline.store import CandleStore
 from massive_pipeline.timeframes import Timeframe
 
@@ -28,10 +29,10 @@ def _ms(text: str) -> int:
     return pd.Timestamp(text, tz="UTC").value // 1_000_000
 
 
-def _backfill(instance: DagsterInstance, symbol: str, timeframes, start=TUE, end=THU):
+def _backfill(instance: DagsterInstance, symbol: str, timeframes, start=TUE, end=THU, defs=None):
     catalog = load_catalog()
     return run_candle_backfill(
-        build_definitions(catalog), instance, [catalog.get(symbol)], timeframes,
+        defs or build_definitions(catalog), instance, [catalog.get(symbol)], timeframes,
         dt.date.fromisoformat(start), dt.date.fromisoformat(end),
     )
 
@@ -146,8 +147,9 @@ def test_one_bad_provider_row_does_not_stop_the_day(env, database_url):
         assert _ui_status(instance, "EURUSD", "h1", checks.SCHEMA) == {Resolved.SUCCEEDED.value: {WED}}
 
         # nine more refreshes of the day: the same refused row is counted, not stored again
+        defs = build_definitions(load_catalog())
         for _ in range(9):
-            last = _backfill(instance, "EURUSD", [Timeframe.M1], WED, WED)[0]
+            last = _backfill(instance, "EURUSD", [Timeframe.M1], WED, WED, defs)[0]
             assert last.success
         rejected = store.rejected("EURUSD")
         assert len(rejected) == 1
@@ -204,13 +206,17 @@ def test_complete_warns_with_the_missing_ranges(pipeline_env):
         assert saturday.passed and saturday.metadata["bars_expected"].value == 0
 
 
-def _input(stored: pd.DataFrame, base: pd.DataFrame | None, tf: Timeframe) -> checks.CheckInput:
-    day = pd.Timestamp(TUE, tz="UTC")
-    parts = [checks.PartitionWindow(TUE, day, day + pd.Timedelta(days=1))]
+def _input(stored: pd.DataFrame, base: pd.DataFrame | None, tf: Timeframe, validated=None,
+           times_seen=None) -> checks.CheckInput:
+    """Tuesday's partition with `stored` bars; `validated` (default: `stored` validated) holds the
+    rows refused before storage."""
     from massive_pipeline.calendars import get_calendar
 
-    return checks.CheckInput(tf, get_calendar("forex"), parts, stored, validate_bars(stored, tf), stored.iloc[:0], base,
-                             now=pd.Timestamp("2026-11-01", tz="UTC"))
+    day = pd.Timestamp(TUE, tz="UTC")
+    parts = [checks.PartitionWindow(TUE, day, day + pd.Timedelta(days=1))]
+    validated = validate_bars(stored, tf) if validated is None else validated
+    return checks.CheckInput(tf, get_calendar("forex"), parts, stored, validated, stored.iloc[:0], base,
+                             now=pd.Timestamp("2026-11-01", tz="UTC"), times_seen=times_seen)
 
 
 @pytest.mark.usefixtures("pipeline_env")
@@ -226,3 +232,56 @@ def test_a_derived_bar_off_its_base_fails_schema(pipeline_env):
     assert not found[checks.SCHEMA].passed
     assert "disagrees with its base bars: volume" in found[checks.SCHEMA].description
     assert found[checks.OHLC_CONSISTENT].passed  # the bar itself is well-formed
+
+
+@pytest.mark.usefixtures("pipeline_env")
+def test_stored_bars_that_break_a_rule_still_fail_the_blocking_checks(pipeline_env):
+    with instance_for_test() as instance:
+        _backfill(instance, "EURUSD", [Timeframe.M1], TUE, TUE)
+        base = CandleStore().read("EURUSD", "M1")
+    found = {f.check: f for f in checks.evaluate(_input(base, None, Timeframe.M1))}
+    assert all(f.passed for f in found.values()), {k: f.description for k, f in found.items() if not f.passed}
+
+    stored = base.copy()
+    stored.loc[7, ["high", "low"]] = stored.loc[7, ["low", "high"]].to_numpy()  # a stored bar with high < low
+    nothing_refused = validate_bars(stored.iloc[:0], Timeframe.M1)
+    found = {f.check: f for f in checks.evaluate(_input(stored, None, Timeframe.M1, nothing_refused))}
+    for name in (checks.SCHEMA, checks.OHLC_CONSISTENT):
+        assert not found[name].passed and checks.CHECKS_BY_NAME[name].blocking
+        assert found[name].description.startswith("1 stored bar(s) fail: ") and "high < low" in found[name].description
+        assert f"{stored.loc[7, 'ts']:%Y-%m-%d %H:%M}" in found[name].metadata["failing_sample"].value
+    assert found[checks.QUARANTINE].passed and found[checks.NO_DUPLICATES].passed
+
+
+def test_quarantined_rows_alone_warn_and_block_nothing():
+    day = pd.Timestamp(TUE, tz="UTC")
+    ts = pd.date_range(day + pd.Timedelta(hours=9), periods=4, freq="1min", tz="UTC")
+    fetched = pd.DataFrame({"ts": ts, "open": 1.1, "high": 1.2, "low": 1.0, "close": 1.1, "volume": 2.0})
+    fetched["provider_problem"] = [None, "o is null", None, None]
+    fetched.loc[1, "open"] = np.nan
+    fetched.loc[2, ["high", "low"]] = [1.0, 1.2]
+    validated = validate_bars(fetched, Timeframe.M1)
+    inp = _input(validated.valid, None, Timeframe.M1, validated, times_seen=[3, None])
+    found = {f.check: f for f in checks.evaluate(inp, {checks.SCHEMA, checks.OHLC_CONSISTENT, checks.QUARANTINE})}
+    assert found[checks.SCHEMA].passed and found[checks.OHLC_CONSISTENT].passed
+    warned = found[checks.QUARANTINE]
+    assert not warned.passed and checks.CHECKS_BY_NAME[checks.QUARANTINE].severity.value == "WARN"
+    assert not checks.CHECKS_BY_NAME[checks.QUARANTINE].blocking
+    assert warned.metadata["rows_quarantined"] == 2 and warned.metadata["bars_stored"] == 2
+    assert warned.metadata["quarantined_rows"].value == [
+        {"ts": "2026-10-13T09:01:00+00:00", "reason": "o is null; open missing", "times_seen": 3},
+        {"ts": "2026-10-13T09:02:00+00:00", "reason": warned.metadata["quarantined_rows"].value[1]["reason"],
+         "times_seen": None},
+    ]
+    assert "high < low" in warned.metadata["quarantined_rows"].value[1]["reason"]
+    assert warned.metadata["reasons"].value["o is null"] == 1
+    assert "up to 3 times" in warned.description and "other 2 bar(s) are stored" in warned.description
+
+
+def test_eight_checks_and_only_rule_checks_block():
+    assert [c.name for c in checks.CHECKS] == [
+        "schema", "ohlc_consistent", "no_duplicates", "grid_aligned", "complete", "no_spikes", "stale_prices",
+        "quarantine",
+    ]
+    assert {c.name for c in checks.CHECKS if c.blocking} == {checks.SCHEMA, checks.OHLC_CONSISTENT}
+    assert "stored" in checks.CHECKS_BY_NAME[checks.SCHEMA].description
