@@ -89,12 +89,51 @@ def _fail(message: str) -> int:
     return 1
 
 
+DEFAULT_DETECT_DAYS = 30
+
+
+def _detect_lookback(args: argparse.Namespace) -> int:
+    """Days searched back from --end: `--days N` (N ≥ 1), `--days 0` or `--all` (whole history).
+
+    `--days` only says where the search starts, as `--start` does, so giving both (or `--all`
+    with either) is refused instead of silently preferring one.
+    """
+    given = [flag for flag, value in (("--start", args.start), ("--days", args.days), ("--all", args.all or None))
+             if value is not None]
+    if len(given) > 1:
+        raise UsageError(f"{' and '.join(given)} both say where the search starts; give one of them")
+    if args.days is not None and args.days < 0:
+        raise UsageError(f"--days must be 0 (the whole stored history) or a positive number of days, got {args.days}")
+    if args.all:
+        return 0
+    return DEFAULT_DETECT_DAYS if args.days is None else args.days
+
+
+def _searched(args: argparse.Namespace, lookback: int) -> str:
+    """The window searched, in the words of the summary line."""
+    end = args.end.isoformat() if args.end else "today"
+    if args.start:
+        return f"{args.start.isoformat()} .. {end}"
+    if lookback == 0:
+        return f"the whole stored history up to {end}"
+    return f"the last {lookback} day(s) up to {end}"
+
+
+def _series_count(result: Any, op_name: str) -> int | None:
+    """How many series the detection op searched (its output's `series` metadata)."""
+    for event in result.events_for_node(op_name):
+        if event.is_successful_output and event.step_output_data.metadata.get("series") is not None:
+            return int(event.step_output_data.metadata["series"].value)
+    return None
+
+
 def cmd_gaps_detect(args: argparse.Namespace) -> int:
     if args.start and args.end and args.end < args.start:
         raise UsageError(f"--end {args.end} is before --start {args.start}")
+    lookback = _detect_lookback(args)
     config: dict[str, Any] = {
         "symbols": _symbols(args.symbols), "timeframes": _timeframe_names(args.timeframes),
-        "lookback_days": args.days,
+        "lookback_days": lookback,
     }
     if args.start:
         config["start"] = args.start.isoformat()
@@ -112,7 +151,9 @@ def cmd_gaps_detect(args: argparse.Namespace) -> int:
         gaps[col] = pd.to_datetime(gaps[col], utc=True)
     if len(gaps):
         print_table(gaps)
+    series = _series_count(result, "detect_gaps")
     print(f"{len(gaps)} gap(s), {int(gaps['candles_missing'].sum()) if len(gaps) else 0} bar(s) missing "
+          f"in {series if series is not None else '?'} series over {_searched(args, lookback)} "
           f"(run {result.run_id} of gap_detection_job; `gaps list` shows their status)")
     return 0
 
@@ -210,9 +251,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     detect = gsub.add_parser("detect", help="run gap_detection_job: record runs of missing bars inside trading sessions")
     detect.add_argument("--symbols", help="comma-separated symbols (default: the whole catalog)")
     detect.add_argument("--timeframes", help="comma-separated timeframes (default: each symbol's fetched ones)")
-    detect.add_argument("--start", type=_date, help="first UTC day (inclusive; default: --days before --end)")
+    detect.add_argument("--start", type=_date, help="first UTC day (inclusive; instead of --days/--all)")
     detect.add_argument("--end", type=_date, help="last UTC day (inclusive; default today)")
-    detect.add_argument("--days", type=int, default=30, help="days searched without --start; 0: all history")
+    detect.add_argument(
+        "--days", type=int, metavar="N",
+        help=f"search the N UTC days ending with --end, --end included (default {DEFAULT_DETECT_DAYS}); "
+        "0 searches each series' whole stored history, from its first stored bar (same as --all)",
+    )
+    detect.add_argument("--all", action="store_true",
+                        help="search each series' whole stored history (same as --days 0)")
     detect.add_argument("--min-bars", type=int, help="shortest gap in bars (default MASSIVE_GAP_MIN_BARS: 3 for M1)")
     detect.set_defaults(func=_one_line_errors(cmd_gaps_detect))
 

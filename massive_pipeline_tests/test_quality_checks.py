@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import pandas as pd
 import pytest
 from dagster import AssetCheckKey, AssetKey, DagsterEventType, DagsterInstance, instance_for_test
@@ -17,7 +18,7 @@ from massive_pipeline.definitions import build_definitions
 from massive_pipeline.quality import checks
 from massive_pipeline.quality.validation import validate_bars
 from massive_pipeline.resample import resample_bars
-from massive_pipeline.runner import BackfillError, run_candle_backfill
+from massive_pipeline.runner import run_candle_backfill
 from massive_pipeline.store import CandleStore
 from massive_pipeline.timeframes import Timeframe
 
@@ -28,10 +29,10 @@ def _ms(text: str) -> int:
     return pd.Timestamp(text, tz="UTC").value // 1_000_000
 
 
-def _backfill(instance: DagsterInstance, symbol: str, timeframes, start=TUE, end=THU):
+def _backfill(instance: DagsterInstance, symbol: str, timeframes, start=TUE, end=THU, defs=None):
     catalog = load_catalog()
     return run_candle_backfill(
-        build_definitions(catalog), instance, [catalog.get(symbol)], timeframes,
+        defs or build_definitions(catalog), instance, [catalog.get(symbol)], timeframes,
         dt.date.fromisoformat(start), dt.date.fromisoformat(end),
     )
 
@@ -73,10 +74,8 @@ def test_bad_rows_are_quarantined_and_the_rest_of_the_partition_lands(env, datab
         store = CandleStore(database_url)
         before = store.read("EURUSD", "M1")
         env.set_faults(bad_rows=bad)
-        with pytest.raises(BackfillError, match="blocking asset check"):
-            _backfill(instance, "EURUSD", [Timeframe.M1])
-        run_id = instance.get_runs(limit=1)[0].run_id
-        assert run_id != clean.run_id
+        run = _backfill(instance, "EURUSD", [Timeframe.M1])[0]
+        assert run.success and run.run_id != clean.run_id  # quarantine is a warning, not a failed run
 
         after = store.read("EURUSD", "M1")
         bad_ts = [pd.Timestamp(b, unit="ms", tz="UTC") for b in bad]
@@ -85,53 +84,88 @@ def test_bad_rows_are_quarantined_and_the_rest_of_the_partition_lands(env, datab
         rejected = store.rejected("EURUSD", "M1")
         assert list(rejected["ts"]) == bad_ts
         assert all("high < low" in r for r in rejected["reason"])
-        assert set(rejected["run_id"]) == {run_id}
+        assert set(rejected["run_id"]) == {run.run_id} and rejected["times_seen"].tolist() == [1, 1, 1]
         assert (rejected["high"] < rejected["low"]).all()  # kept as received, not repaired
 
         # counted in the materialization metadata of the run (one materialization per partition)
-        mats = _materializations(instance, run_id)
+        mats = _materializations(instance, run.run_id)
         assert {m.partition for m in mats} == {TUE, WED, THU}
         meta = mats[0].step_materialization_data.materialization.metadata
         assert meta["rows_rejected"].value == 3
         assert "high < low" in meta["rejected_sample"].value
 
-        # the checks name the partition, the rows and the reason
-        evs = _evaluations(instance, run_id)
-        for check in (checks.SCHEMA, checks.OHLC_CONSISTENT):
-            assert not evs[("m1", check, WED)].passed and evs[("m1", check, WED)].blocking
-            assert evs[("m1", check, TUE)].passed and evs[("m1", check, THU)].passed
-        failing = evs[("m1", checks.OHLC_CONSISTENT, WED)].metadata
-        assert failing["failing_rows"].value == 3 and failing["rejected_before_storage"].value == 3
-        assert "2026-10-14 09:01" in failing["failing_sample"].value
-        assert evs[("m1", checks.NO_DUPLICATES, WED)].passed and evs[("m1", checks.GRID_ALIGNED, WED)].passed
+        # the warning names the partition, the rows and the reason; the stored bars pass every rule
+        evs = _evaluations(instance, run.run_id)
+        warned = evs[("m1", checks.QUARANTINE, WED)]
+        assert not warned.passed and warned.severity.value == "WARN" and not warned.blocking
+        wed_bars = store.count("EURUSD", "M1", pd.Timestamp(WED, tz="UTC"), pd.Timestamp(THU, tz="UTC"))
+        assert warned.metadata["rows_quarantined"].value == 3 and warned.metadata["bars_stored"].value == wed_bars
+        assert warned.metadata["reasons"].value["high < low"] == 3
+        assert "| 2026-10-14 09:01 |" in warned.metadata["quarantined_sample"].value
+        assert "3 row(s) quarantined in rejected_candles" in warned.description
+        assert evs[("m1", checks.QUARANTINE, TUE)].passed and evs[("m1", checks.QUARANTINE, THU)].passed
+        for check in (checks.SCHEMA, checks.OHLC_CONSISTENT, checks.NO_DUPLICATES, checks.GRID_ALIGNED):
+            for day in (TUE, WED, THU):
+                assert evs[("m1", check, day)].passed, (check, day)
+        assert evs[("m1", checks.SCHEMA, WED)].blocking
+        assert evs[("m1", checks.SCHEMA, WED)].metadata["bars_stored"].value == wed_bars
         store.dispose()
 
 
-@pytest.mark.usefixtures("pipeline_env")
-def test_a_blocking_failure_stops_derived_timeframes_in_the_same_run(pipeline_env):
-    pipeline_env.set_faults(bad_rows=[_ms(f"{WED} 10:00")])
+def test_one_bad_provider_row_does_not_stop_the_day(env, database_url):
+    """The issue's case: one bad bar used to fail `schema`, so the day's derived timeframes were not
+    built by any refresh of that day, and each refresh quarantined the same row again."""
+    env.set_faults(bad_rows=[_ms(f"{WED} 10:17")])
+    bad_ts = pd.Timestamp(f"{WED} 10:17", tz="UTC")
+    m1, h1 = AssetKey(["candles", "eurusd", "m1"]), AssetKey(["candles", "eurusd", "h1"])
+    store = CandleStore(database_url)
     with instance_for_test() as instance:
-        with pytest.raises(BackfillError, match=r"candles/eurusd/m1: schema,ohlc_consistent"):
-            _backfill(instance, "EURUSD", [Timeframe.M1, Timeframe.H1])
-        m1, h1 = AssetKey(["candles", "eurusd", "m1"]), AssetKey(["candles", "eurusd", "h1"])
-        assert instance.get_materialized_partitions(m1) == {TUE, WED, THU}
-        assert instance.get_materialized_partitions(h1) == set()  # not derived from a bad partition
-        store = CandleStore()
-        assert store.count("EURUSD", "H1") == 0
-        # what the UI shows, partition by partition
-        assert _ui_status(instance, "EURUSD", "m1", checks.SCHEMA) == {
-            Resolved.FAILED.value: {WED}, Resolved.SUCCEEDED.value: {TUE, THU},
-        }
-        assert _ui_status(instance, "EURUSD", "m1", checks.COMPLETE) == {Resolved.SUCCEEDED.value: {TUE, WED, THU}}
-
-        pipeline_env.set_faults(bad_rows=[])  # the provider corrects the bar
-        summaries = _backfill(instance, "EURUSD", [Timeframe.M1, Timeframe.H1])
+        summaries = _backfill(instance, "EURUSD", [Timeframe.M1, Timeframe.H1], WED, WED)
         assert all(s.success for s in summaries)
-        assert instance.get_materialized_partitions(h1) == {TUE, WED, THU}
-        assert store.count("EURUSD", "H1") == 72
-        assert _ui_status(instance, "EURUSD", "m1", checks.SCHEMA) == {Resolved.SUCCEEDED.value: {TUE, WED, THU}}
-        assert _ui_status(instance, "EURUSD", "h1", checks.SCHEMA) == {Resolved.SUCCEEDED.value: {TUE, WED, THU}}
-        store.dispose()
+        first_run = summaries[0].run_id
+        assert instance.get_materialized_partitions(m1) == {WED}
+        assert instance.get_materialized_partitions(h1) == {WED}  # derived although a base row was refused
+        stored = store.count("EURUSD", "M1")
+        assert stored > 1000 and not store.read("EURUSD", "M1")["ts"].eq(bad_ts).any()
+        h1_bars = store.read("EURUSD", "H1")
+        assert len(h1_bars) == 24
+        # the 10:00 bar is built from the stored minutes (the refused one not among them)
+        ten = store.read("EURUSD", "M1", pd.Timestamp(f"{WED} 10:00", tz="UTC"), pd.Timestamp(f"{WED} 11:00", tz="UTC"))
+        assert h1_bars.set_index("ts").loc[pd.Timestamp(f"{WED} 10:00", tz="UTC"), "volume"] == \
+            pytest.approx(ten["volume"].sum())
+
+        evs = _evaluations(instance, first_run)
+        warned = evs[("m1", checks.QUARANTINE, WED)]
+        assert not warned.passed and not warned.blocking and warned.severity.value == "WARN"
+        rows = warned.metadata["quarantined_rows"].value
+        assert [(r["ts"], r["times_seen"]) for r in rows] == [(bad_ts.isoformat(), 1)]
+        assert "high < low" in rows[0]["reason"]
+        assert all(evs[("m1", c, WED)].passed for c in (checks.SCHEMA, checks.OHLC_CONSISTENT))
+        assert all(ev.passed for (asset, _, _), ev in evs.items() if asset == "h1")
+        assert _ui_status(instance, "EURUSD", "m1", checks.QUARANTINE) == {Resolved.FAILED.value: {WED}}
+        assert _ui_status(instance, "EURUSD", "m1", checks.SCHEMA) == {Resolved.SUCCEEDED.value: {WED}}
+        assert _ui_status(instance, "EURUSD", "h1", checks.SCHEMA) == {Resolved.SUCCEEDED.value: {WED}}
+
+        # nine more refreshes of the day: the same refused row is counted, not stored again
+        defs = build_definitions(load_catalog())
+        for _ in range(9):
+            last = _backfill(instance, "EURUSD", [Timeframe.M1], WED, WED, defs)[0]
+            assert last.success
+        rejected = store.rejected("EURUSD")
+        assert len(rejected) == 1
+        row = rejected.iloc[0]
+        assert (row["ts"], row["times_seen"], row["run_id"], row["last_run_id"]) == (bad_ts, 10, first_run, last.run_id)
+        assert row["last_seen_at"] > row["rejected_at"]
+        warned = _evaluations(instance, last.run_id)[("m1", checks.QUARANTINE, WED)]
+        assert warned.metadata["quarantined_rows"].value[0]["times_seen"] == 10
+        assert "up to 10 times" in warned.description
+        assert store.count("EURUSD", "M1") == stored
+
+        env.set_faults(bad_rows=[])  # the provider corrects the bar
+        assert _backfill(instance, "EURUSD", [Timeframe.M1], WED, WED)[0].success
+        assert store.count("EURUSD", "M1") == stored + 1
+        assert _ui_status(instance, "EURUSD", "m1", checks.QUARANTINE) == {Resolved.SUCCEEDED.value: {WED}}
+    store.dispose()
 
 
 @pytest.mark.usefixtures("pipeline_env")
@@ -172,13 +206,17 @@ def test_complete_warns_with_the_missing_ranges(pipeline_env):
         assert saturday.passed and saturday.metadata["bars_expected"].value == 0
 
 
-def _input(stored: pd.DataFrame, base: pd.DataFrame | None, tf: Timeframe) -> checks.CheckInput:
-    day = pd.Timestamp(TUE, tz="UTC")
-    parts = [checks.PartitionWindow(TUE, day, day + pd.Timedelta(days=1))]
+def _input(stored: pd.DataFrame, base: pd.DataFrame | None, tf: Timeframe, validated=None,
+           times_seen=None) -> checks.CheckInput:
+    """Tuesday's partition with `stored` bars; `validated` (default: `stored` validated) holds the
+    rows refused before storage."""
     from massive_pipeline.calendars import get_calendar
 
-    return checks.CheckInput(tf, get_calendar("forex"), parts, stored, validate_bars(stored, tf), stored.iloc[:0], base,
-                             now=pd.Timestamp("2026-11-01", tz="UTC"))
+    day = pd.Timestamp(TUE, tz="UTC")
+    parts = [checks.PartitionWindow(TUE, day, day + pd.Timedelta(days=1))]
+    validated = validate_bars(stored, tf) if validated is None else validated
+    return checks.CheckInput(tf, get_calendar("forex"), parts, stored, validated, stored.iloc[:0], base,
+                             now=pd.Timestamp("2026-11-01", tz="UTC"), times_seen=times_seen)
 
 
 @pytest.mark.usefixtures("pipeline_env")
@@ -194,3 +232,56 @@ def test_a_derived_bar_off_its_base_fails_schema(pipeline_env):
     assert not found[checks.SCHEMA].passed
     assert "disagrees with its base bars: volume" in found[checks.SCHEMA].description
     assert found[checks.OHLC_CONSISTENT].passed  # the bar itself is well-formed
+
+
+@pytest.mark.usefixtures("pipeline_env")
+def test_stored_bars_that_break_a_rule_still_fail_the_blocking_checks(pipeline_env):
+    with instance_for_test() as instance:
+        _backfill(instance, "EURUSD", [Timeframe.M1], TUE, TUE)
+        base = CandleStore().read("EURUSD", "M1")
+    found = {f.check: f for f in checks.evaluate(_input(base, None, Timeframe.M1))}
+    assert all(f.passed for f in found.values()), {k: f.description for k, f in found.items() if not f.passed}
+
+    stored = base.copy()
+    stored.loc[7, ["high", "low"]] = stored.loc[7, ["low", "high"]].to_numpy()  # a stored bar with high < low
+    nothing_refused = validate_bars(stored.iloc[:0], Timeframe.M1)
+    found = {f.check: f for f in checks.evaluate(_input(stored, None, Timeframe.M1, nothing_refused))}
+    for name in (checks.SCHEMA, checks.OHLC_CONSISTENT):
+        assert not found[name].passed and checks.CHECKS_BY_NAME[name].blocking
+        assert found[name].description.startswith("1 stored bar(s) fail: ") and "high < low" in found[name].description
+        assert f"{stored.loc[7, 'ts']:%Y-%m-%d %H:%M}" in found[name].metadata["failing_sample"].value
+    assert found[checks.QUARANTINE].passed and found[checks.NO_DUPLICATES].passed
+
+
+def test_quarantined_rows_alone_warn_and_block_nothing():
+    day = pd.Timestamp(TUE, tz="UTC")
+    ts = pd.date_range(day + pd.Timedelta(hours=9), periods=4, freq="1min", tz="UTC")
+    fetched = pd.DataFrame({"ts": ts, "open": 1.1, "high": 1.2, "low": 1.0, "close": 1.1, "volume": 2.0})
+    fetched["provider_problem"] = [None, "o is null", None, None]
+    fetched.loc[1, "open"] = np.nan
+    fetched.loc[2, ["high", "low"]] = [1.0, 1.2]
+    validated = validate_bars(fetched, Timeframe.M1)
+    inp = _input(validated.valid, None, Timeframe.M1, validated, times_seen=[3, None])
+    found = {f.check: f for f in checks.evaluate(inp, {checks.SCHEMA, checks.OHLC_CONSISTENT, checks.QUARANTINE})}
+    assert found[checks.SCHEMA].passed and found[checks.OHLC_CONSISTENT].passed
+    warned = found[checks.QUARANTINE]
+    assert not warned.passed and checks.CHECKS_BY_NAME[checks.QUARANTINE].severity.value == "WARN"
+    assert not checks.CHECKS_BY_NAME[checks.QUARANTINE].blocking
+    assert warned.metadata["rows_quarantined"] == 2 and warned.metadata["bars_stored"] == 2
+    assert warned.metadata["quarantined_rows"].value == [
+        {"ts": "2026-10-13T09:01:00+00:00", "reason": "o is null; open missing", "times_seen": 3},
+        {"ts": "2026-10-13T09:02:00+00:00", "reason": warned.metadata["quarantined_rows"].value[1]["reason"],
+         "times_seen": None},
+    ]
+    assert "high < low" in warned.metadata["quarantined_rows"].value[1]["reason"]
+    assert warned.metadata["reasons"].value["o is null"] == 1
+    assert "up to 3 times" in warned.description and "other 2 bar(s) are stored" in warned.description
+
+
+def test_eight_checks_and_only_rule_checks_block():
+    assert [c.name for c in checks.CHECKS] == [
+        "schema", "ohlc_consistent", "no_duplicates", "grid_aligned", "complete", "no_spikes", "stale_prices",
+        "quarantine",
+    ]
+    assert {c.name for c in checks.CHECKS if c.blocking} == {checks.SCHEMA, checks.OHLC_CONSISTENT}
+    assert "stored" in checks.CHECKS_BY_NAME[checks.SCHEMA].description

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 from dagster import DagsterInstance
 
+from massive_pipeline.calendars import get_calendar
 from massive_pipeline.cli import main
 from massive_pipeline.definitions import build_definitions
 from massive_pipeline.store import CandleStore
+from massive_pipeline.timeframes import Timeframe
 
 
 def _ms(text: str) -> int:
@@ -146,6 +149,9 @@ def test_the_jobs_run_with_the_schedules_default_config(pipeline_env):
         (["gaps", "fill", "--timeframes", "H2"], "unknown timeframe 'H2'"),
         (["gaps", "detect", "--start", "2026-10-05", "--end", "2026-10-01"], "before --start"),
         (["gaps", "detect", "--min-bars", "0"], "--min-bars"),
+        (["gaps", "detect", "--days", "-1"], "--days must be 0"),
+        (["gaps", "detect", "--days", "5", "--start", "2026-10-01"], "--start and --days both say"),
+        (["gaps", "detect", "--all", "--days", "3"], "--days and --all both say"),
         (["verify", "--at", "yesterday-ish"], "--at"),
     ],
 )
@@ -153,3 +159,130 @@ def test_bad_arguments_get_one_clear_line(pipeline_env, argv, message, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and message in err
+
+
+# -- detection over healthy series ------------------------------------------------------------------
+
+HEALTHY_START, HEALTHY_END = _ts("2026-10-12"), _ts("2026-10-17")  # Monday .. Friday, the weekend after
+# the small catalog's fetched series: base M1 of every symbol, and SPX500's D1 (catalog `fetch`)
+ALL_SERIES = 6
+
+
+def _complete_bars(calendar: str, tf: Timeframe, start=HEALTHY_START, end=HEALTHY_END) -> pd.DataFrame:
+    """Every bar the market calendar expects in [start, end): a series without a gap."""
+    ts = get_calendar(calendar).expected_bars(start, end, tf)
+    close = 1.1 + np.arange(len(ts)) % 17 / 1e4
+    return pd.DataFrame({"ts": ts, "open": close, "high": close + 1e-4, "low": close - 1e-4, "close": close,
+                         "volume": np.full(len(ts), 10.0)})
+
+
+def _write(store: CandleStore, symbol: str, tf: Timeframe, bars: pd.DataFrame) -> None:
+    store.replace_window(symbol, tf, HEALTHY_START, HEALTHY_END, bars)
+
+
+@pytest.fixture
+def store_url(pipeline_env, database_url, monkeypatch):
+    """The code location's candle store on SQLite or PostgreSQL, schema created, nothing stored."""
+    monkeypatch.setenv("MASSIVE_DATABASE_URL", database_url)
+    with CandleStore(database_url) as store:
+        store.create_schema()
+    return database_url
+
+
+@pytest.fixture
+def healthy(store_url):
+    """Four complete series (forex, metals, crypto, an index's D1), one series of a single bar and
+    one (SPX500 M1) with nothing stored."""
+    with CandleStore(store_url) as store:
+        _write(store, "EURUSD", Timeframe.M1, _complete_bars("forex", Timeframe.M1))
+        _write(store, "XAUUSD", Timeframe.M1, _complete_bars("metals", Timeframe.M1))
+        _write(store, "BTCUSD", Timeframe.M1, _complete_bars("crypto", Timeframe.M1))
+        _write(store, "SPX500", Timeframe.D1, _complete_bars("us_equity", Timeframe.D1))
+        _write(store, "GBPUSD", Timeframe.M1, _complete_bars("forex", Timeframe.M1).iloc[[700]])
+    return store_url
+
+
+def _detect(config: dict) -> tuple[list[dict], dict]:
+    """Run gap_detection_job as the schedule does, with `config`: (op output, output metadata)."""
+    defs = build_definitions()
+    with DagsterInstance.get() as instance:
+        result = defs.resolve_job_def("gap_detection_job").execute_in_process(
+            run_config={"ops": {"detect_gaps": {"config": config}}}, instance=instance
+        )
+    assert result.success
+    meta = next(e.step_output_data.metadata for e in result.events_for_node("detect_gaps") if e.is_successful_output)
+    return result.output_for_node("detect_gaps"), {k: v.value for k, v in meta.items()}
+
+
+def test_healthy_series_have_no_gaps_through_the_cli(healthy, capsys):
+    capsys.readouterr()
+    assert main(["gaps", "detect", "--days", "0"]) == 0  # the command of the issue, whatever today is
+    assert "0 gap(s), 0 bar(s) missing in 6 series over the whole stored history up to today" in capsys.readouterr().out
+    assert main(["gaps", "detect", "--all", "--end", "2026-10-31", "--min-bars", "1"]) == 0
+    out = capsys.readouterr().out
+    assert out.strip().splitlines() == [
+        "0 gap(s), 0 bar(s) missing in 6 series over the whole stored history up to 2026-10-31 "
+        f"(run {_runs('gap_detection')[0].run_id} of gap_detection_job; `gaps list` shows their status)"
+    ]
+    with CandleStore(healthy) as store:
+        assert store.gaps().empty
+    assert main(["gaps", "list"]) == 0
+    assert "no gaps recorded" in capsys.readouterr().out
+
+
+def test_healthy_series_have_no_gaps_through_the_job(healthy):
+    gaps, meta = _detect({"lookback_days": 0, "end": "2026-10-31", "min_bars": 1})
+    assert gaps == []
+    assert (meta["series"], meta["gaps"], meta["new_gaps"], meta["bars_missing"]) == (ALL_SERIES, 0, 0, 0)
+    table = meta["by_series"]
+    assert "| EURUSD | M1 | 2026-10-12 00:00 .. 2026-10-16 21:00 | 0 | 0 | 0 | 0 | 0 |" in table
+    assert "| SPX500 | D1 | 2026-10-12 00:00 .. 2026-10-17 00:00 | 0 | 0 |" in table
+    assert "| GBPUSD | M1 | 2026-10-12 11:40 .. 2026-10-12 11:41 | 0 | 0 |" in table  # a single bar
+    assert "| SPX500 | M1 | no bars stored | 0 | 0 |" in table
+    assert meta["gaps_sample"] == "_none_"
+    # a window after every stored bar, and one before the first
+    for start, end in (("2026-10-20", "2026-10-31"), ("2026-10-01", "2026-10-05")):
+        gaps, meta = _detect({"start": start, "end": end})
+        assert gaps == [] and meta["gaps"] == 0
+        assert meta["by_series"].count("no bars stored") == ALL_SERIES
+
+
+def test_an_empty_store(store_url, capsys):
+    gaps, meta = _detect({})  # the 05:00 schedule's config
+    assert gaps == [] and (meta["series"], meta["gaps"]) == (ALL_SERIES, 0)
+    assert meta["by_series"].count("| no bars stored |") == ALL_SERIES
+    capsys.readouterr()
+    assert main(["gaps", "detect"]) == 0
+    assert "0 gap(s), 0 bar(s) missing in 6 series over the last 30 day(s) up to today" in capsys.readouterr().out
+
+
+def test_a_series_whose_only_gaps_are_known_unfillable(store_url, capsys):
+    bars = _complete_bars("forex", Timeframe.M1)
+    holes = [("2026-10-13 10:00", "2026-10-13 12:00"), ("2026-10-15 03:00", "2026-10-15 03:05")]
+    keep = np.ones(len(bars), dtype=bool)
+    for lo, hi in holes:
+        keep &= ~((bars["ts"] >= _ts(lo)) & (bars["ts"] < _ts(hi))).to_numpy()
+    with CandleStore(store_url) as store:
+        _write(store, "EURUSD", Timeframe.M1, bars[keep])
+        gaps, meta = _detect({"symbols": ["EURUSD"], "lookback_days": 0, "end": "2026-10-31"})
+        assert [(g["gap_start"], g["candles_missing"]) for g in gaps] == [
+            ("2026-10-13T10:00:00+00:00", 120), ("2026-10-15T03:00:00+00:00", 5)
+        ]
+        assert meta["new_gaps"] == 2
+        for gap_id in store.gaps("EURUSD")["id"]:
+            store.set_gap_status(int(gap_id), "filling")
+            store.set_gap_status(int(gap_id), "unfillable")
+
+        gaps, meta = _detect({"symbols": ["EURUSD"], "lookback_days": 0, "end": "2026-10-31"})
+        assert gaps == [] and (meta["gaps"], meta["new_gaps"]) == (0, 0)
+        assert "| EURUSD | M1 | 2026-10-12 00:00 .. 2026-10-16 21:00 | 0 | 0 | 0 | 0 | 2 |" in meta["by_series"]
+        capsys.readouterr()
+        assert main(["gaps", "detect", "--symbols", "EURUSD", "--days", "0", "--end", "2026-10-31"]) == 0
+        assert "0 gap(s), 0 bar(s) missing in 1 series" in capsys.readouterr().out
+        assert store.gaps("EURUSD")["status"].tolist() == ["unfillable", "unfillable"]
+
+        # a filled gap that goes missing again comes back as detected; the unfillable one stays as it is
+        store.set_gap_status(int(store.gaps("EURUSD")["id"].iloc[0]), "filled")
+        gaps, meta = _detect({"symbols": ["EURUSD"], "lookback_days": 0, "end": "2026-10-31"})
+        assert [g["candles_missing"] for g in gaps] == [120] and meta["new_gaps"] == 0
+        assert store.gaps("EURUSD")["status"].tolist() == ["detected", "unfillable"]

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from massive_pipeline.calendars import get_calendar
-from massive_pipeline.quality.gaps import find_gaps, missing_runs
+from massive_pipeline.quality.gaps import find_gaps, gaps_frame, missing_runs, present_mask
 from massive_pipeline.timeframes import Timeframe
 
 
@@ -148,3 +148,65 @@ def test_minimum_length_settings_from_the_environment():
         QualitySettings.from_env({"MASSIVE_GAP_MIN_BARS": "H7=2"})
     with pytest.raises(QualitySettingsError, match="MASSIVE_QUALITY_COMPLETE_MIN must be between 0 and 1"):
         QualitySettings.from_env({"MASSIVE_QUALITY_COMPLETE_MIN": "1.5"})
+
+
+# -- empty frames and arrays: every one gives an empty, typed result -----------------------------------
+
+
+def _assert_empty_gaps(gaps: pd.DataFrame) -> None:
+    assert gaps.empty and list(gaps.columns) == ["gap_start", "gap_end", "candles_missing"]
+    assert str(gaps["gap_start"].dtype) == "datetime64[ns, UTC]" and gaps["candles_missing"].dtype == np.int64
+
+
+@pytest.mark.parametrize(
+    "present",
+    [
+        pd.DatetimeIndex([], tz="UTC"),
+        pd.Series([], dtype="datetime64[ns, UTC]"),
+        pd.Series([], dtype=object),  # what an empty read without a typed column would give
+        np.zeros(0, dtype=np.int64),
+    ],
+    ids=["index", "series", "untyped", "ns"],
+)
+def test_nothing_stored_in_a_trading_window_is_one_gap(present):
+    cal = get_calendar("crypto")
+    gaps = find_gaps(present, cal, _ts("2026-10-10 03:00"), _ts("2026-10-10 04:00"), Timeframe.M1, 3)
+    assert gaps.to_dict("records") == [
+        {"gap_start": _ts("2026-10-10 03:00"), "gap_end": _ts("2026-10-10 04:00"), "candles_missing": 60}
+    ]
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        ("2026-10-17 06:00", "2026-10-17 18:00"),  # a forex Saturday: nothing expected
+        ("2026-10-13 10:00", "2026-10-13 10:00"),  # an empty window
+        ("2026-10-14 10:00", "2026-10-13 10:00"),  # an inverted one
+    ],
+)
+def test_windows_without_expected_bars_have_no_gaps(start, end):
+    for present in (pd.DatetimeIndex([], tz="UTC"), pd.date_range("2026-10-13", periods=3, freq="1min", tz="UTC")):
+        _assert_empty_gaps(find_gaps(present, get_calendar("forex"), _ts(start), _ts(end), Timeframe.M1))
+
+
+def test_a_single_stored_bar_and_bars_off_the_grid():
+    cal = get_calendar("crypto")
+    lo = _ts("2026-10-10 03:00")
+    _assert_empty_gaps(find_gaps(pd.DatetimeIndex([lo]), cal, lo, lo + pd.Timedelta(minutes=1), Timeframe.M1))
+    # bars off the grid or outside the window do not count as present
+    odd = pd.DatetimeIndex([lo + pd.Timedelta(seconds=30), lo - pd.Timedelta(hours=1)])
+    gaps = find_gaps(odd, cal, lo, lo + pd.Timedelta(minutes=5), Timeframe.M1)
+    assert gaps["candles_missing"].tolist() == [5]
+
+
+def test_the_arrays_underneath_accept_empty_input():
+    step = Timeframe.M1.delta.value
+    empty = np.zeros(0, dtype=np.int64)
+    expected = np.arange(4, dtype=np.int64) * step
+    assert present_mask(empty, empty, step).shape == (0,)
+    assert present_mask(expected, empty, step).shape == (0,)
+    assert present_mask(empty, expected, step).tolist() == [False] * 4
+    assert all(len(a) == 0 for a in missing_runs(expected, empty, step))
+    assert all(len(a) == 0 for a in missing_runs(expected, expected, step))  # nothing missing
+    assert [a.tolist() for a in missing_runs(empty, expected, step)] == [[0], [4 * step], [4]]
+    _assert_empty_gaps(gaps_frame(empty, empty, empty))

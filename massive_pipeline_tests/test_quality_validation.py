@@ -113,3 +113,62 @@ def test_derived_bars_must_agree_with_their_base():
     missing_bucket = h1.iloc[:1]  # the base has two hours, the derived series only one
     with pytest.raises(Exception, match="open_matches_base"):
         schemas.DerivedAgreement.validate(schemas.derived_comparison(missing_bucket, base, Timeframe.H1))
+
+
+def _with_provider_problems() -> pd.DataFrame:
+    """What the API client hands over: `provider_problem` set on the rows the provider sent malformed,
+    NaN (or the raw text) in their bad fields."""
+    bars = _bars(8)
+    bars["provider_problem"] = pd.Series([None] * len(bars), dtype=object)
+    bars["high"] = bars["high"].astype(object)
+    bars.loc[1, ["open", "provider_problem"]] = [np.nan, "o is null"]
+    bars.loc[3, ["high", "provider_problem"]] = ["abc", "h is 'abc' (not a number)"]
+    bars.loc[5, ["provider_problem"]] = ["v is null"]  # flagged although its values look fine
+    bars.loc[5, "volume"] = np.nan
+    # a malformed copy of bar 6 arriving first: it must not make the good bar 6 a duplicate
+    copy = bars.loc[[6]].assign(close=np.nan, provider_problem="c is null")
+    return pd.concat([copy, bars], ignore_index=True)
+
+
+def test_rows_the_provider_sent_malformed_are_rejected_with_its_words():
+    bars = _with_provider_problems()
+    checked = validate_bars(bars, Timeframe.M1, "EURUSD M1")
+    assert checked.rows_rejected == 4 and len(checked.valid) == 5
+    assert len(checked.valid) + checked.rows_rejected == len(bars)
+    rejects = checked.rejects.set_index(checked.rejects["ts"].dt.strftime("%H:%M"))
+    assert rejects.loc["09:01", "reason"] == "o is null; open missing"
+    assert rejects.loc["09:03", "reason"].startswith("h is 'abc' (not a number); high missing")
+    assert rejects.loc["09:05", "reason"] == "v is null; volume missing"
+    assert rejects.loc["09:06", "reason"] == "c is null; close missing"
+    assert all(CATEGORY_VALUE in c for c in checked.rejects["categories"])
+    # the good bar of 09:06 is stored, the column is gone and the stored rows are clean floats
+    assert checked.valid["ts"].dt.strftime("%H:%M").tolist() == ["09:00", "09:02", "09:04", "09:06", "09:07"]
+    assert "provider_problem" not in checked.valid.columns and "provider_problem" not in checked.rejects.columns
+    assert checked.valid["high"].dtype == np.float64
+    schemas.candle_model(Timeframe.M1).validate(checked.valid)
+    assert checked.reason_counts()["o is null"] == 1
+
+
+def test_a_flagged_row_also_gets_every_other_rule_it_breaks():
+    bars = _bars(3)
+    bars["provider_problem"] = [None, "n is 'x' (not a number)", None]
+    bars.loc[1, ["high", "low"]] = bars.loc[1, ["low", "high"]].to_numpy()  # and high < low as well
+    checked = validate_bars(bars, Timeframe.M1)
+    first, *others = checked.rejects["reason"].iloc[0].split("; ")
+    assert first == "n is 'x' (not a number)"  # the provider's words first, then the rules in any order
+    assert sorted(others) == ["high < low", "high < max(open, close)", "low > min(open, close)"]
+    assert checked.rejects["categories"].iloc[0] == {CATEGORY_VALUE, CATEGORY_OHLC}
+
+
+def test_provider_problem_column_on_good_or_empty_frames():
+    bars = _bars(4).assign(provider_problem=None)
+    checked = validate_bars(bars, Timeframe.M1)
+    assert checked.rows_rejected == 0 and list(checked.valid.columns) == list(_bars(4).columns)
+    empty = validate_bars(bars.iloc[:0], Timeframe.M1)
+    assert empty.valid.empty and "provider_problem" not in empty.valid.columns
+    # a value nobody explains is still a broken frame, named in one line
+    unexplained = _bars(3).assign(provider_problem=None)
+    unexplained["low"] = unexplained["low"].astype(object)
+    unexplained.loc[2, "low"] = "abc"
+    with pytest.raises(BarsShapeError, match=r"EURUSD M1: column 'low' is not numeric \('abc'\)"):
+        validate_bars(unexplained, Timeframe.M1, "EURUSD M1")

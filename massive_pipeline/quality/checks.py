@@ -10,16 +10,21 @@ Candle runs cover partition *ranges* (single-run backfills, the CLI), while Dags
 `AssetCheckEvaluation` per check and partition, each pointing at that partition's
 materialization, which is what the UI needs to show a check's status partition by partition.
 
-Checks (blocking ones stop derived timeframes):
+Checks (blocking ones stop derived timeframes). The rule checks judge the bars *stored* for the
+window, never the rows refused before storage: one bad provider bar is quarantined and reported
+by `quarantine` (a warning) while the rest of its day lands and its derived timeframes are built,
+instead of failing every 5-minute refresh of that day.
 
-- `schema` (ERROR, blocking): every rule of the timeframe's pandera model; fails when any row of
-  the partition was quarantined or a stored row breaks a rule, and for derived timeframes when a
-  bar disagrees with the base bars it was resampled from.
-- `ohlc_consistent` (ERROR, blocking): high ≥ max(open, close), low ≤ min(open, close), high ≥ low.
-- `no_duplicates`, `grid_aligned` (ERROR): one bar per start, starts on the timeframe's grid.
+- `schema` (ERROR, blocking): every rule of the timeframe's pandera model holds for the stored
+  bars, and for derived timeframes every bar agrees with the base bars it was resampled from.
+- `ohlc_consistent` (ERROR, blocking): high ≥ max(open, close), low ≤ min(open, close), high ≥ low
+  for the stored bars.
+- `no_duplicates`, `grid_aligned` (ERROR): one stored bar per start, starts on the timeframe's grid.
 - `complete` (WARN): bars present ÷ bars the market calendar expects, with the missing ranges.
 - `no_spikes` (WARN): isolated outliers of the close (see `anomalies.py`).
 - `stale_prices` (WARN): the same close for N bars in a row while the market trades.
+- `quarantine` (WARN): no row of the partition was refused before storage; otherwise the reasons,
+  a sample of the rows (ts, values, reason) and how often each was seen (`rejected_candles`).
 """
 
 from __future__ import annotations
@@ -60,6 +65,7 @@ from massive_pipeline.quality.validation import (
     row_failures,
 )
 from massive_pipeline.store import CandleStore
+from massive_pipeline.store.side_tables import reject_fingerprints
 from massive_pipeline.timeframes import Timeframe
 
 # Partitioned asset checks are a preview feature of Dagster 1.13 that this pipeline relies on on
@@ -73,8 +79,10 @@ GRID_ALIGNED = "grid_aligned"
 COMPLETE = "complete"
 NO_SPIKES = "no_spikes"
 STALE_PRICES = "stale_prices"
+QUARANTINE = "quarantine"
 
-PROBLEM_COLUMNS = ("ts", "open", "high", "low", "close", "volume", "reason", "where")
+PROBLEM_COLUMNS = ("ts", "open", "high", "low", "close", "volume", "reason")
+QUARANTINE_COLUMNS = ("ts", "open", "high", "low", "close", "volume", "reason", "times_seen")
 MISSING_RANGES_SHOWN = 10
 
 
@@ -87,16 +95,20 @@ class CheckDef:
 
 
 CHECKS: tuple[CheckDef, ...] = (
-    CheckDef(SCHEMA, "Every bar satisfies the candle schema (pandera); no row of the partition was quarantined; "
-             "derived bars agree with their base bars.", blocking=True),
-    CheckDef(OHLC_CONSISTENT, "high ≥ max(open, close), low ≤ min(open, close), high ≥ low.", blocking=True),
-    CheckDef(NO_DUPLICATES, "One bar per bar start."),
-    CheckDef(GRID_ALIGNED, "Every bar starts on the timeframe's grid."),
+    CheckDef(SCHEMA, "Every stored bar satisfies the candle schema (pandera); derived bars agree with their base "
+             "bars. Rows refused before storage are the quarantine check's.", blocking=True),
+    CheckDef(OHLC_CONSISTENT, "Stored bars: high ≥ max(open, close), low ≤ min(open, close), high ≥ low.",
+             blocking=True),
+    CheckDef(NO_DUPLICATES, "One stored bar per bar start."),
+    CheckDef(GRID_ALIGNED, "Every stored bar starts on the timeframe's grid."),
     CheckDef(COMPLETE, "Bars present ÷ bars the market calendar expects is at least the threshold.",
              severity=AssetCheckSeverity.WARN),
     CheckDef(NO_SPIKES, "No isolated close outlier beyond k robust standard deviations (rolling MAD).",
              severity=AssetCheckSeverity.WARN),
     CheckDef(STALE_PRICES, "No run of N identical closes while the market trades.", severity=AssetCheckSeverity.WARN),
+    CheckDef(QUARANTINE, "No rows quarantined: no row of the partition was refused before storage (refused rows "
+             "are kept in rejected_candles with their reasons; the partition's other bars are stored).",
+             severity=AssetCheckSeverity.WARN),
 )
 CHECKS_BY_NAME = {c.name: c for c in CHECKS}
 _CATEGORY_OF_CHECK = {OHLC_CONSISTENT: CATEGORY_OHLC, NO_DUPLICATES: CATEGORY_DUPLICATE, GRID_ALIGNED: CATEGORY_GRID}
@@ -141,6 +153,7 @@ class CheckInput:
     history: pd.DataFrame  # stored bars just before the window (context for spikes and stale runs)
     base_bars: pd.DataFrame | None = None  # derived timeframes: the base bars of the window
     now: pd.Timestamp | None = None
+    times_seen: Sequence[int | None] | None = None  # per row of validated.rejects, from rejected_candles
 
 
 def _ns(ts: pd.Series | pd.DatetimeIndex) -> np.ndarray:
@@ -157,17 +170,15 @@ def _partition_of(ts_ns: np.ndarray, partitions: Sequence[PartitionWindow]) -> n
 
 
 def _problems(inp: CheckInput) -> pd.DataFrame:
-    """Every row that breaks a rule: quarantined rows, stored rows, derived bars off their base."""
+    """Every stored bar that breaks a rule, and derived bars off their base (not the quarantined
+    rows: they were never stored, `_quarantine_findings` reports them)."""
     parts: list[pd.DataFrame] = []
-    rejects = inp.validated.rejects
-    if len(rejects):
-        parts.append(rejects.assign(where="rejected before storage"))
     stored_failures = row_failures(inp.stored, inp.timeframe, "stored bars") if len(inp.stored) else {}
     if stored_failures:
         rows = inp.stored.loc[list(stored_failures)].copy()
         rows["reason"] = ["; ".join(stored_failures[i]) for i in rows.index]
         rows["categories"] = [frozenset(stored_failures[i].values()) for i in rows.index]
-        parts.append(rows.assign(where="stored"))
+        parts.append(rows)
     if inp.base_bars is not None:
         parts.append(_disagreements(inp))
     parts = [p for p in parts if len(p)]
@@ -194,7 +205,6 @@ def _disagreements(inp: CheckInput) -> pd.DataFrame:
         f"{inp.timeframe.value} bar disagrees with its base bars: {', '.join(sorted(columns_by_row[i]))}" for i in rows.index
     ]
     rows["categories"] = [frozenset({"derived"})] * len(rows)
-    rows["where"] = "stored"
     return rows
 
 
@@ -214,12 +224,7 @@ def _rule_findings(inp: CheckInput, problems: pd.DataFrame, wanted: set[str]) ->
         )
         for i, part in enumerate(inp.partitions):
             rows = problems[relevant & (part_of_problem == i)]
-            rejected = int((rows["where"] == "rejected before storage").sum())
-            meta: dict[str, object] = {
-                "bars_stored": int(stored_per_partition[i]),
-                "failing_rows": len(rows),
-                "rejected_before_storage": rejected,
-            }
+            meta: dict[str, object] = {"bars_stored": int(stored_per_partition[i]), "failing_rows": len(rows)}
             if len(rows):
                 counts: dict[str, int] = {}
                 for reason in rows["reason"]:
@@ -227,14 +232,58 @@ def _rule_findings(inp: CheckInput, problems: pd.DataFrame, wanted: set[str]) ->
                         counts[r] = counts.get(r, 0) + 1
                 meta["reasons"] = MetadataValue.json(counts)
                 meta["failing_sample"] = MetadataValue.md(markdown_table(rows, PROBLEM_COLUMNS))
-                description = f"{len(rows)} bar(s) fail: {', '.join(counts)}"
-                if rejected:
-                    description += f" ({rejected} quarantined in rejected_candles)"
+                description = f"{len(rows)} stored bar(s) fail: {', '.join(counts)}"
             elif stored_per_partition[i]:
                 description = f"{int(stored_per_partition[i])} bars pass"
             else:
                 description = "no bars to check"
             out.append(Finding(check, part.key, not len(rows), description, meta))
+    return out
+
+
+def _reason_counts(reasons: pd.Series) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for reason in reasons:
+        for r in str(reason).split("; "):
+            counts[r] = counts.get(r, 0) + 1
+    return counts
+
+
+def _quarantine_findings(inp: CheckInput) -> list[Finding]:
+    """Per partition, the rows refused before storage: a warning, since the partition's other bars
+    are stored and its derived timeframes are still built."""
+    rejects = inp.validated.rejects
+    if inp.times_seen is not None and len(inp.times_seen) == len(rejects):
+        rejects = rejects.assign(times_seen=list(inp.times_seen))
+    else:
+        rejects = rejects.assign(times_seen=[None] * len(rejects))
+    part = _partition_of(_ns(rejects["ts"].fillna(inp.partitions[0].start)), inp.partitions)
+    stored = np.bincount(_partition_of(_ns(inp.stored["ts"]), inp.partitions), minlength=len(inp.partitions))
+    out = []
+    for i, p in enumerate(inp.partitions):
+        rows = rejects[part == i]
+        meta: dict[str, object] = {"rows_quarantined": len(rows), "bars_stored": int(stored[i])}
+        if len(rows):
+            counts = _reason_counts(rows["reason"])
+            meta["reasons"] = MetadataValue.json(counts)
+            meta["quarantined_sample"] = MetadataValue.md(markdown_table(rows, QUARANTINE_COLUMNS))
+            meta["quarantined_rows"] = MetadataValue.json([
+                {"ts": None if pd.isna(r.ts) else r.ts.isoformat(), "reason": r.reason,
+                 "times_seen": None if r.times_seen is None or pd.isna(r.times_seen) else int(r.times_seen)}
+                for r in rows.head(MISSING_RANGES_SHOWN).itertuples(index=False)
+            ])
+            first = rows.iloc[0]
+            when = "ts missing" if pd.isna(first["ts"]) else f"{first['ts']:%Y-%m-%d %H:%M}"
+            description = (
+                f"{len(rows)} row(s) quarantined in rejected_candles ({', '.join(counts)}; first {when}); "
+                f"the partition's other {int(stored[i])} bar(s) are stored"
+            )
+            seen = [int(t) for t in rows["times_seen"] if t is not None and not pd.isna(t)]
+            if seen and max(seen) > 1:
+                description += f"; the same row(s) refused before, up to {max(seen)} times"
+        else:
+            description = "no rows quarantined"
+        out.append(Finding(QUARANTINE, p.key, not len(rows), description, meta))
     return out
 
 
@@ -328,6 +377,8 @@ def evaluate(inp: CheckInput, wanted: set[str] | None = None, settings: QualityS
         findings += _spike_findings(inp, settings)
     if STALE_PRICES in wanted:
         findings += _stale_findings(inp, settings)
+    if QUARANTINE in wanted:
+        findings += _quarantine_findings(inp)
     return findings
 
 
@@ -368,6 +419,19 @@ def _target_materializations(
     return out
 
 
+def _times_seen(
+    store: CandleStore, symbol: str, timeframe: Timeframe, start: pd.Timestamp, end: pd.Timestamp,
+    validated: ValidatedBars,
+) -> list[int | None] | None:
+    """How often each of this run's rejects has been refused so far (`rejected_candles`), matched
+    by fingerprint (None for a row not found there, e.g. one without a bar start)."""
+    if not validated.rows_rejected:
+        return None
+    recorded = store.rejected(symbol, timeframe, start, end)
+    seen = dict(zip(recorded["fingerprint"], recorded["times_seen"], strict=True))
+    return [None if seen.get(fp) is None else int(seen[fp]) for fp in reject_fingerprints(validated.rejects)]
+
+
 def candle_check_events(
     context: AssetExecutionContext,
     *,
@@ -396,7 +460,8 @@ def candle_check_events(
     settings = QualitySettings.from_env()
     history = store.read(symbol, timeframe, start - history_lookback(timeframe, settings), start)
     partitions = partition_windows(context, start, end)
-    inp = CheckInput(timeframe, calendar, partitions, stored, validated, history, base_bars)
+    times_seen = _times_seen(store, symbol, timeframe, start, end, validated) if QUARANTINE in selected else None
+    inp = CheckInput(timeframe, calendar, partitions, stored, validated, history, base_bars, times_seen=times_seen)
     targets = _target_materializations(context, asset_key, [p.key for p in partitions if p.key is not None])
     for finding in evaluate(inp, selected, settings):
         check = CHECKS_BY_NAME[finding.check]

@@ -22,6 +22,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 from dagster import Config, Failure, MetadataValue, OpExecutionContext, Output, job, op
 from pydantic import Field
@@ -71,6 +72,7 @@ class SeriesDetection:
         return {
             "symbol": self.symbol, "timeframe": self.timeframe.value,
             "window": "no bars stored" if self.window_start is None
+            else "no bars stored in the window" if self.window_end == self.window_start
             else f"{self.window_start:%Y-%m-%d %H:%M} .. {self.window_end:%Y-%m-%d %H:%M}",
             "gaps": len(self.gaps), "bars_missing": int(self.gaps["candles_missing"].sum()),
             "new": self.new, "reopened": self.reopened, "known_unfillable": self.known_unfillable,
@@ -119,8 +121,22 @@ def day_window(
     return lo, pd.Timestamp(last, tz="UTC") + pd.Timedelta(days=1)
 
 
-def _inside(gap: pd.Series, known: pd.DataFrame) -> bool:
-    return bool(((known["gap_start"] <= gap["gap_start"]) & (known["gap_end"] >= gap["gap_end"])).any())
+def _outside_unfillable(found: pd.DataFrame, unfillable: pd.DataFrame) -> np.ndarray:
+    """Per found gap, whether it lies outside every gap already found unfillable.
+
+    Always a boolean array as long as `found`: `frame[[]]` would select no *columns*, which is
+    how a series without gaps used to crash detection.
+    """
+    keep = np.ones(len(found), dtype=bool)
+    if len(found) and len(unfillable):
+        starts, ends = _ns(found["gap_start"])[:, None], _ns(found["gap_end"])[:, None]
+        inside = (_ns(unfillable["gap_start"])[None, :] <= starts) & (_ns(unfillable["gap_end"])[None, :] >= ends)
+        keep = ~inside.any(axis=1)
+    return keep
+
+
+def _ns(values: pd.Series) -> np.ndarray:
+    return pd.DatetimeIndex(values).tz_convert("UTC").as_unit("ns").asi8
 
 
 def detect_series(
@@ -138,15 +154,16 @@ def detect_series(
     first, last = bounds
     lo = first if start is None else max(first, start)
     hi = min(last + timeframe.delta, end)
-    if hi <= lo:
+    if hi <= lo:  # the window lies after the last stored bar: nothing to compare (verify reports stale)
         return SeriesDetection(spec.symbol, timeframe, lo, lo, empty_gaps(), 0, 0, 0)
     present = store.read(spec.symbol, timeframe, lo, hi)["ts"]
     found = find_gaps(present, spec.market_calendar, lo, hi, timeframe, min_bars)
+    if found.empty:  # a healthy series: nothing to record, nothing to look up
+        return SeriesDetection(spec.symbol, timeframe, lo, hi, empty_gaps(), 0, 0, 0)
     known = store.gaps(spec.symbol, timeframe)
     unfillable = known[known["status"] == "unfillable"]
     filled = known[known["status"] == "filled"].set_index("gap_start")
-    keep = [not _inside(g, unfillable) for _, g in found.iterrows()] if len(unfillable) else [True] * len(found)
-    to_record = found[keep]
+    to_record = found[_outside_unfillable(found, unfillable)]
     reopened = 0
     for gap_start in to_record["gap_start"]:
         if gap_start in filled.index:  # filled once, missing again: the store lost it or it was replaced

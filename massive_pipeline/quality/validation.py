@@ -26,6 +26,12 @@ CATEGORY_GRID = "grid"
 CATEGORY_DUPLICATE = "duplicate"
 CATEGORY_VALUE = "value"
 
+# Optional column of the API client's bar frames: None on good rows, a short text saying what the
+# provider sent wrong (`o is null`, `h is 'abc' (not a number)`) on malformed ones, whose bad
+# fields then hold NaN. Such a row is rejected with that text as its first reason.
+PROVIDER_PROBLEM = "provider_problem"
+REASON_PROVIDER = "provider sent a malformed bar"
+
 REASON_DUPLICATE = "duplicate bar start (the first bar with this start was kept)"
 REASON_NO_TS = "ts missing"
 _OHLC_REASONS = {
@@ -77,6 +83,17 @@ def _empty_rejects(columns: list[str]) -> pd.DataFrame:
     return frame
 
 
+def _provider_problems(bars: pd.DataFrame) -> pd.Series:
+    """The client's text per row (None where the provider's row was well-formed)."""
+    if PROVIDER_PROBLEM not in bars.columns:
+        return pd.Series([None] * len(bars), index=bars.index, dtype=object)
+    texts = bars[PROVIDER_PROBLEM]
+    flagged = texts.notna().to_numpy()
+    out = pd.Series([None] * len(bars), index=bars.index, dtype=object)
+    out[flagged] = [str(t).strip() or REASON_PROVIDER for t in texts[flagged]]
+    return out
+
+
 def _normalized(bars: pd.DataFrame, label: str) -> pd.DataFrame:
     missing = [c for c in ("ts", *schemas.VALUE_COLUMNS) if c not in bars.columns]
     if missing:
@@ -85,16 +102,21 @@ def _normalized(bars: pd.DataFrame, label: str) -> pd.DataFrame:
     if len(bars) and not isinstance(ts.dtype, pd.DatetimeTZDtype):
         raise BarsShapeError(f"{label}: column 'ts' must hold timezone-aware timestamps, got dtype {ts.dtype}")
     out = bars.copy()
+    out[PROVIDER_PROBLEM] = _provider_problems(bars)
+    flagged = out[PROVIDER_PROBLEM].notna()
     if isinstance(ts.dtype, pd.DatetimeTZDtype):
         out["ts"] = ts.dt.tz_convert("UTC").dt.as_unit("ns")
     else:  # an untyped empty frame
         out["ts"] = pd.Series([], dtype="datetime64[ns, UTC]", index=out.index)
     for col in schemas.VALUE_COLUMNS:
         if not pd.api.types.is_float_dtype(out[col].dtype):
-            try:
-                out[col] = pd.to_numeric(out[col], errors="raise").astype("float64")
-            except (TypeError, ValueError) as exc:
-                raise BarsShapeError(f"{label}: column {col!r} is not numeric ({exc})") from None
+            # a value the provider's row already explains may be anything; any other must be a number
+            numbers = pd.to_numeric(out[col].where(~flagged), errors="coerce").astype("float64")
+            unexplained = numbers.isna() & out[col].notna() & ~flagged
+            if unexplained.any():
+                first = out.loc[unexplained, col].iloc[0]
+                raise BarsShapeError(f"{label}: column {col!r} is not numeric ({first!r})")
+            out[col] = numbers.where(~flagged, pd.to_numeric(out[col].where(flagged), errors="coerce"))
     return out.sort_values("ts", kind="stable", na_position="last").reset_index(drop=True)
 
 
@@ -140,21 +162,36 @@ def row_failures(bars: pd.DataFrame, timeframe: Timeframe, label: str = "bars") 
 
 def validate_bars(bars: pd.DataFrame, timeframe: Timeframe, label: str = "bars") -> ValidatedBars:
     """Split `bars` into rows to store and rejects with their reasons (vectorized but for pandera's
-    failure cases, which are only as many as there are bad rows)."""
-    frame = _normalized(bars, label)
+    failure cases, which are only as many as there are bad rows).
+
+    A row whose `provider_problem` (optional column, see PROVIDER_PROBLEM) is set is rejected with
+    that text as its first reason, followed by every rule it also breaks; the column is dropped
+    from both frames, since the reasons say it.
+    """
+    normalized = _normalized(bars, label)
+    problems = normalized.pop(PROVIDER_PROBLEM)  # said in the reasons; never stored with the bars
+    frame = normalized
     columns = list(frame.columns)
     if frame.empty:
         return ValidatedBars(frame, _empty_rejects(columns))
     reasons: dict[int, dict[str, str]] = defaultdict(dict)
+    malformed = problems.notna().to_numpy()
+    for i in np.flatnonzero(malformed):  # the provider's own words first
+        reasons[int(i)][str(problems.iloc[i])] = CATEGORY_VALUE
     no_ts = frame["ts"].isna().to_numpy()
     for i in np.flatnonzero(no_ts):
         reasons[int(i)][REASON_NO_TS] = CATEGORY_VALUE
-    dup = frame["ts"].duplicated(keep="first").to_numpy() & ~no_ts
+    # a malformed row does not claim its bar start: a well-formed row with the same start is kept
+    dup = np.zeros(len(frame), dtype=bool)
+    usable = ~(no_ts | malformed)
+    dup[usable] = frame["ts"][usable].duplicated(keep="first").to_numpy()
     for i in np.flatnonzero(dup):
         reasons[int(i)][REASON_DUPLICATE] = CATEGORY_DUPLICATE
-    candidates = frame[~(no_ts | dup)]
-    for index, found in row_failures(candidates, timeframe, label).items():
+    for index, found in row_failures(frame[usable & ~dup], timeframe, label).items():
         reasons[index].update(found)
+    # malformed rows are judged apart, so that their bar starts never make a good row a duplicate
+    for index, found in row_failures(frame[malformed & ~no_ts], timeframe, label).items():
+        reasons[index].update({r: c for r, c in found.items() if c != CATEGORY_DUPLICATE})
     if not reasons:
         return ValidatedBars(frame, _empty_rejects(columns))
     bad = np.zeros(len(frame), dtype=bool)

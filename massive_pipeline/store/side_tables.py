@@ -6,8 +6,10 @@ machinery is reserved for `candles`.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from contextlib import AbstractContextManager
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
@@ -24,6 +26,43 @@ _REJECT_VALUES = ("open", "high", "low", "close", "volume", "vwap", "trades")
 SNAPSHOT_FIELDS: tuple[str, ...] = (
     "bid", "ask", "spread", "last", "day_open", "day_high", "day_low", "day_close", "day_volume",
 )
+
+
+# Rows per upsert statement: SQLite allows 32,766 bound parameters, a reject row binds 17.
+_REJECT_BATCH = 1000
+
+
+def reject_fingerprint(row: dict[str, Any]) -> str:
+    """sha256 of a reject's bar start, values and reason: the same on SQLite and PostgreSQL and
+    for the same bar delivered again, because it is computed from the values before either
+    database sees them (NaN/NA/NaT as null, whole numbers as integers so 5 and 5.0 agree, other
+    floats by their exact hex form, the bar start in UTC nanoseconds)."""
+
+    def part(value: Any) -> str:
+        value = _clean(value)
+        if value is None:
+            return "null"
+        if isinstance(value, pd.Timestamp | datetime):
+            return str(to_utc(value, "ts").value)
+        if isinstance(value, bool):
+            return str(value)
+        if isinstance(value, int | float):
+            number = float(value)
+            return number.hex() if not number.is_integer() or abs(number) >= 2**53 else str(int(number))
+        return repr(value)
+
+    fields = [part(row.get("ts")), *(part(row.get(c)) for c in _REJECT_VALUES), str(row["reason"])]
+    return hashlib.sha256("\x1f".join(fields).encode()).hexdigest()
+
+
+def _reject_row(rec: dict[str, Any]) -> dict[str, Any]:
+    """The reason, bar start and values of one reject, as stored and fingerprinted."""
+    return {"reason": str(rec["reason"]), "ts": _clean(rec.get("ts")), **{c: _clean(rec.get(c)) for c in _REJECT_VALUES}}
+
+
+def reject_fingerprints(rejects: pd.DataFrame) -> list[str]:
+    """`reject_fingerprint` of each row of a rejects frame, as `record_rejects` computes it."""
+    return [reject_fingerprint(_reject_row(rec)) for rec in rejects.to_dict("records")]
 
 
 def _clean(value: Any) -> Any:
@@ -60,38 +99,80 @@ class SideTablesMixin:
     def record_rejects(
         self, symbol: str, timeframe: Timeframe | str, rejects: pd.DataFrame, *, run_id: str | None = None
     ) -> int:
-        """Keep bars that failed validation with their `reason` column; returns the rows stored."""
+        """Keep bars that failed validation with their `reason` column, counting repeats.
+
+        The provider sends the same bad bar on every refresh of its day (288 times a day at a
+        5-minute cadence), so each reject is identified by `reject_fingerprint` (ts, values,
+        reason) within its series: a new one is inserted with `times_seen` 1, one seen before gets
+        `times_seen` + 1, `last_seen_at` now and `last_run_id` this run. Identical rejects within
+        one call are one row seen that many times. One upsert statement per batch of rows.
+
+        Returns how many rows were *new* (first seen in this call); rows seen again are counted in
+        the table, not in the return value.
+        """
         sym, tf = check_symbol(symbol), check_timeframe(timeframe)
         if "reason" not in rejects.columns:
             raise ValueError("record_rejects: rejects need a 'reason' column saying why each bar was refused")
         if rejects["reason"].isna().any():
             raise ValueError("record_rejects: every reject needs a reason; some are missing")
         now = pd.Timestamp.now(tz="UTC")
-        rows = [
-            {
-                "symbol": sym, "timeframe": tf, "run_id": run_id, "rejected_at": now,
-                "reason": str(rec["reason"]),
-                "ts": _clean(rec.get("ts")),
-                **{c: _clean(rec.get(c)) for c in _REJECT_VALUES},
+        by_fingerprint: dict[str, dict[str, Any]] = {}
+        for rec in rejects.to_dict("records"):
+            row = _reject_row(rec)
+            fingerprint = reject_fingerprint(row)
+            if fingerprint in by_fingerprint:
+                by_fingerprint[fingerprint]["times_seen"] += 1
+                continue
+            by_fingerprint[fingerprint] = {
+                "symbol": sym, "timeframe": tf, "run_id": run_id, "rejected_at": now, **row,
+                "fingerprint": fingerprint, "times_seen": 1, "last_seen_at": now, "last_run_id": run_id,
             }
-            for rec in rejects.to_dict("records")
-        ]
+        rows = list(by_fingerprint.values())
         if not rows:
             return 0
+        dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        new = 0
         with self._transaction(f"record_rejects({sym} {tf})", write=True) as conn:
-            conn.execute(insert(rejected_candles), rows)
-        return len(rows)
+            for i in range(0, len(rows), _REJECT_BATCH):
+                batch = rows[i : i + _REJECT_BATCH]
+                stmt = dialect_insert(rejected_candles).values(batch)
+                stmt = stmt.on_conflict_do_update(
+                    index_elements=["symbol", "timeframe", "fingerprint"],
+                    set_={
+                        "times_seen": rejected_candles.c.times_seen + stmt.excluded.times_seen,
+                        "last_seen_at": stmt.excluded.last_seen_at,
+                        "last_run_id": stmt.excluded.last_run_id,
+                    },
+                ).returning(rejected_candles.c.fingerprint, rejected_candles.c.times_seen)
+                # a row is new when its count is this call's alone
+                new += sum(
+                    1 for fp, seen in conn.execute(stmt).all() if int(seen) == by_fingerprint[fp]["times_seen"]
+                )
+        return new
 
-    def rejected(self, symbol: str | None = None, timeframe: Timeframe | str | None = None) -> pd.DataFrame:
+    def rejected(
+        self,
+        symbol: str | None = None,
+        timeframe: Timeframe | str | None = None,
+        start: Any = None,
+        end: Any = None,
+    ) -> pd.DataFrame:
+        """Quarantined bars, oldest first, with `times_seen`, `last_seen_at`, `last_run_id`;
+        `start`/`end` select bar starts in [start, end)."""
         query = select(rejected_candles).order_by(rejected_candles.c.id)
         if symbol is not None:
             query = query.where(rejected_candles.c.symbol == check_symbol(symbol))
         if timeframe is not None:
             query = query.where(rejected_candles.c.timeframe == check_timeframe(timeframe))
+        if start is not None:
+            query = query.where(rejected_candles.c.ts >= to_utc(start, "start"))
+        if end is not None:
+            query = query.where(rejected_candles.c.ts < to_utc(end, "end"))
         with self._transaction("rejected") as conn:
             rows = conn.execute(query).all()
-        frame = _frame(rows, rejected_candles, ("ts", "rejected_at"))
+        frame = _frame(rows, rejected_candles, ("ts", "rejected_at", "last_seen_at"))
         frame["trades"] = frame["trades"].astype("Int64")
+        frame["times_seen"] = frame["times_seen"].astype("int64")
         return frame
 
     # -- data gaps ----------------------------------------------------------------------------
