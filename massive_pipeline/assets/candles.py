@@ -51,6 +51,17 @@ def _log_write(context: AssetExecutionContext, label: str, result: WriteResult, 
         context.log.info(line)
 
 
+def _window_content(
+    store: CandleStore, spec: SymbolSpec, tf: Timeframe, start: pd.Timestamp, end: pd.Timestamp,
+    written: pd.DataFrame, result: WriteResult,
+) -> pd.DataFrame:
+    """What the window holds after the write, for the checks: the written bars, unless stored bars
+    the answer lacked were kept (then the store is read again, since they are part of the series)."""
+    if result.rows_removed == result.rows_missing_from_answer and not result.rows_kept_protected:
+        return written
+    return store.read(spec.symbol, tf, start, end)
+
+
 def _fetched_asset(spec: SymbolSpec, tf: Timeframe) -> AssetsDefinition:
     source = "base timeframe" if tf is spec.base_timeframe else "fetched per catalog"
 
@@ -93,7 +104,8 @@ def _fetched_asset(spec: SymbolSpec, tf: Timeframe) -> AssetsDefinition:
         )
         yield from candle_check_events(
             context, store=store, symbol=spec.symbol, timeframe=tf, calendar=spec.market_calendar,
-            start=start, end=end, stored=bars, validated=checked,
+            start=start, end=end, stored=_window_content(store, spec, tf, start, end, bars, result),
+            validated=checked, missing_from_answer=result.missing, removals_accepted=config.accept_removals,
         )
 
     return _fetch
@@ -141,7 +153,9 @@ def _derived_asset(spec: SymbolSpec, tf: Timeframe) -> AssetsDefinition:
         )
         yield from candle_check_events(
             context, store=store, symbol=spec.symbol, timeframe=tf, calendar=spec.market_calendar,
-            start=start, end=end, stored=bars, validated=checked, base_bars=base_bars,
+            start=start, end=end, stored=_window_content(store, spec, tf, start, end, bars, result),
+            validated=checked, base_bars=base_bars, missing_from_answer=result.missing,
+            removals_accepted=config.accept_removals,
         )
 
     return _derive

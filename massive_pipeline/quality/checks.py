@@ -80,6 +80,7 @@ COMPLETE = "complete"
 NO_SPIKES = "no_spikes"
 STALE_PRICES = "stale_prices"
 QUARANTINE = "quarantine"
+ANSWER_COVERS_STORE = "answer_covers_store"
 
 PROBLEM_COLUMNS = ("ts", "open", "high", "low", "close", "volume", "reason")
 QUARANTINE_COLUMNS = ("ts", "open", "high", "low", "close", "volume", "reason", "times_seen")
@@ -108,6 +109,9 @@ CHECKS: tuple[CheckDef, ...] = (
     CheckDef(STALE_PRICES, "No run of N identical closes while the market trades.", severity=AssetCheckSeverity.WARN),
     CheckDef(QUARANTINE, "No rows quarantined: no row of the partition was refused before storage (refused rows "
              "are kept in rejected_candles with their reasons; the partition's other bars are stored).",
+             severity=AssetCheckSeverity.WARN),
+    CheckDef(ANSWER_COVERS_STORE, "The provider's answer held every bar already stored for the partition. Stored bars "
+             "an answer lacks (a short or empty answer) are kept, unless the run asked for removals.",
              severity=AssetCheckSeverity.WARN),
 )
 CHECKS_BY_NAME = {c.name: c for c in CHECKS}
@@ -154,6 +158,9 @@ class CheckInput:
     base_bars: pd.DataFrame | None = None  # derived timeframes: the base bars of the window
     now: pd.Timestamp | None = None
     times_seen: Sequence[int | None] | None = None  # per row of validated.rejects, from rejected_candles
+    # stored bars (ts, OHLCV) the provider's answer lacked, and whether the run removed them
+    missing_from_answer: pd.DataFrame | None = None
+    removals_accepted: bool = False
 
 
 def _ns(ts: pd.Series | pd.DatetimeIndex) -> np.ndarray:
@@ -287,6 +294,31 @@ def _quarantine_findings(inp: CheckInput) -> list[Finding]:
     return out
 
 
+def _answer_findings(inp: CheckInput) -> list[Finding]:
+    """Per partition, stored bars the answer did not hold: kept (a warning that the provider came
+    back short) or removed because the run asked for it (listed, so nothing disappears unseen)."""
+    missing = inp.missing_from_answer
+    if missing is None:
+        missing = pd.DataFrame({"ts": pd.Series([], dtype="datetime64[ns, UTC]")})
+    part = _partition_of(_ns(missing["ts"]), inp.partitions)
+    verb = "removed as the run asked" if inp.removals_accepted else "kept"
+    out = []
+    for i, p in enumerate(inp.partitions):
+        rows = missing[part == i]
+        meta: dict[str, object] = {"bars_missing_from_answer": len(rows), "removals_accepted": inp.removals_accepted}
+        if len(rows):
+            columns = [c for c in PROBLEM_COLUMNS if c in rows.columns]
+            meta["missing_sample"] = MetadataValue.md(markdown_table(rows, columns))
+            description = (
+                f"the provider's answer lacked {len(rows)} stored bar(s) "
+                f"({rows['ts'].iloc[0]:%Y-%m-%d %H:%M} .. {rows['ts'].iloc[-1]:%Y-%m-%d %H:%M}); {verb}"
+            )
+        else:
+            description = "the answer held every stored bar"
+        out.append(Finding(ANSWER_COVERS_STORE, p.key, not len(rows), description, meta))
+    return out
+
+
 def _complete_findings(inp: CheckInput, settings: QualitySettings) -> list[Finding]:
     tf = inp.timeframe
     now = inp.now if inp.now is not None else pd.Timestamp.now(tz="UTC")
@@ -379,6 +411,8 @@ def evaluate(inp: CheckInput, wanted: set[str] | None = None, settings: QualityS
         findings += _stale_findings(inp, settings)
     if QUARANTINE in wanted:
         findings += _quarantine_findings(inp)
+    if ANSWER_COVERS_STORE in wanted:
+        findings += _answer_findings(inp)
     return findings
 
 
@@ -444,6 +478,8 @@ def candle_check_events(
     stored: pd.DataFrame,
     validated: ValidatedBars,
     base_bars: pd.DataFrame | None = None,
+    missing_from_answer: pd.DataFrame | None = None,
+    removals_accepted: bool = False,
 ) -> Iterator[Output | AssetCheckEvaluation]:
     """The check outputs and per-partition evaluations of one candle materialization.
 
@@ -461,7 +497,10 @@ def candle_check_events(
     history = store.read(symbol, timeframe, start - history_lookback(timeframe, settings), start)
     partitions = partition_windows(context, start, end)
     times_seen = _times_seen(store, symbol, timeframe, start, end, validated) if QUARANTINE in selected else None
-    inp = CheckInput(timeframe, calendar, partitions, stored, validated, history, base_bars, times_seen=times_seen)
+    inp = CheckInput(
+        timeframe, calendar, partitions, stored, validated, history, base_bars, times_seen=times_seen,
+        missing_from_answer=missing_from_answer, removals_accepted=removals_accepted,
+    )
     targets = _target_materializations(context, asset_key, [p.key for p in partitions if p.key is not None])
     for finding in evaluate(inp, selected, settings):
         check = CHECKS_BY_NAME[finding.check]
