@@ -181,8 +181,8 @@ def _local_wall_minutes(index: pd.DatetimeIndex, tz: str) -> np.ndarray:
 class HolidayRules:
     """Dates a weekly market does not trade, from pandas holiday rules, as day numbers.
 
-    Rules are evaluated a decade at a time and kept, as exchange sessions are: the answer for an
-    index then costs one sorted lookup per timestamp however long the index is.
+    Rules are evaluated a decade at a time and kept, as exchange sessions are, so that asking
+    about ten years of minutes costs one array lookup per minute rather than a rule evaluation.
     """
 
     _CHUNK_YEARS = 10
@@ -222,16 +222,23 @@ class HolidayRules:
 
 
 def _as_dated(rule: Holiday) -> Holiday:
-    """The same holiday on its own date: without the observance shift or weekday filter."""
+    """The same holiday on its own date, without the exchange's observance shift or weekday filter.
+
+    Spot quotes keep arriving on an observed day (Friday 24th, Monday 26th), so only the date
+    itself may be treated as closed.
+    """
     return Holiday(rule.name, year=rule.year, month=rule.month, day=rule.day, offset=rule.offset,
                    start_date=rule.start_date, end_date=rule.end_date)
 
 
 def _forex_holiday_rules() -> list[Holiday]:
+    """The two days interbank FX shuts everywhere; no exchange's list fits spot FX (the CME's
+    currency calendar also closes Good Friday in some years, and shifts to observed days)."""
     return [Holiday("New Year's Day", month=1, day=1), Holiday("Christmas Day", month=12, day=25)]
 
 
 def _comex_holiday_rules() -> list[Holiday]:
+    """COMEX's full closures as pandas_market_calendars maintains them (not its sessions)."""
     import pandas_market_calendars as mcal
 
     return [_as_dated(rule) for rule in mcal.get_calendar("CMEGlobex_Metals").regular_holidays.rules]
@@ -275,18 +282,18 @@ class WeeklyCalendar(MarketCalendar):
             in_break = (weekday >= _MON) & (weekday <= _THU) & (minute >= b0) & (minute < b1)
             open_ &= ~in_break
         if self.holidays is not None:
-            open_ &= ~self._on_holiday(wall)
+            open_ &= ~self._on_holiday(wall, self.holidays)
         return np.asarray(open_, dtype=bool)
 
-    def _on_holiday(self, wall: np.ndarray) -> np.ndarray:
+    def _on_holiday(self, wall: np.ndarray, holidays: HolidayRules) -> np.ndarray:
         # The trading day rolls at the close: shift the wall clock so that the close is midnight.
         day = (wall + (_MINUTES_PER_DAY - self._friday_close)) // _MINUTES_PER_DAY
         first, last = int(day.min()), int(day.max())
-        holidays = self.holidays.day_numbers(first, last)  # type: ignore[union-attr]
-        holidays = holidays[(holidays >= first) & (holidays <= last)]
+        days = holidays.day_numbers(first, last)
+        days = days[(days >= first) & (days <= last)]
         # One flag per day of the span, then a gather: cheaper than a search per minute.
         flags = np.zeros(last - first + 1, dtype=bool)
-        flags[holidays - first] = True
+        flags[days - first] = True
         return flags[day - first]
 
 

@@ -17,6 +17,8 @@ import pytest
 
 from massive_pipeline.calendars import MarketCalendar, get_calendar
 from massive_pipeline.catalog import parse_catalog
+from massive_pipeline.devserver.instruments import resolve_instrument
+from massive_pipeline.devserver.prices import minute_bars as served
 from massive_pipeline.operations.freshness import assess
 from massive_pipeline.operations.queue import CLOSED, DUE, QueueState, order_queue
 from massive_pipeline.operations.settings import OperationsSettings
@@ -347,3 +349,21 @@ def test_the_queue_leaves_closed_holiday_markets_alone(tmp_path):
     closed = {e.symbol: e.reason for e in entries if e.state == CLOSED}
     assert all("last bar reaches the close" in reason for reason in closed.values())
     store.dispose()
+
+
+# --- the bundled server ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("ticker", "silent", "reopen"),
+    [
+        ("C:EURUSD", ("2024-12-24 22:00", "2024-12-25 22:00"), "2024-12-25 22:00"),
+        ("C:XAUUSD", ("2024-12-24 22:00", "2024-12-25 23:00"), "2024-12-25 23:00"),
+        ("X:BTCUSD", ("2024-12-25 00:00", "2024-12-25 00:00"), "2024-12-25 00:00"),
+    ],
+)
+def test_the_bundled_server_has_no_quotes_while_the_market_keeps_its_holiday(ticker, silent, reopen):
+    bars = served(resolve_instrument(ticker), utc("2024-12-24").value // 10**6, utc("2024-12-27").value // 10**6)
+    ts = pd.to_datetime(bars.t, unit="ms", utc=True)
+    assert not ((ts >= utc(silent[0])) & (ts < utc(silent[1]))).any()
+    assert ((ts >= utc(reopen)) & (ts < utc(reopen) + HOUR)).sum() > 30  # thin, but back within the hour
