@@ -9,6 +9,7 @@ requests as the API's 50,000-bar pages allow, never one request per day.
 
 from collections.abc import Iterator
 
+import pandas as pd
 from dagster import (
     AssetDep,
     AssetExecutionContext,
