@@ -12,7 +12,7 @@ import datetime as dt
 
 import pandas as pd
 import pytest
-from dagster import AssetKey, AssetRecordsFilter, instance_for_test
+from dagster import AssetKey, AssetRecordsFilter, DagsterEventType, instance_for_test
 
 from massive_pipeline.catalog import load_catalog
 from massive_pipeline.cli import main as cli_main
@@ -60,6 +60,16 @@ def _partition_metadata(instance, timeframe: Timeframe, run_id: str) -> dict[str
     return out
 
 
+def _answer_checks(instance, run_id: str) -> dict[str, object]:
+    """{partition: evaluation} of the M1 `answer_covers_store` check in one run."""
+    out = {}
+    for record in instance.get_records_for_run(run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION).records:
+        ev = record.event_log_entry.dagster_event.event_specific_data
+        if ev.asset_key.path[-1] == "m1" and ev.check_name == "answer_covers_store":
+            out[ev.partition] = ev
+    return out
+
+
 def _snapshot(store: CandleStore) -> tuple[str, dict[str, int]]:
     return store.checksum("EURUSD"), {tf.value: store.count("EURUSD", tf) for tf in TIMEFRAMES}
 
@@ -80,6 +90,14 @@ def test_empty_and_half_answers_keep_every_stored_bar(env, database_url):
         assert {p: m["answer_empty"] for p, m in meta.items()} == dict.fromkeys(
             ["2026-10-07", "2026-10-08", "2026-10-09"], True)
         assert all(m["bars_missing_from_answer"] == counts["M1"] and m["rows_removed"] == 0 for m in meta.values())
+        checks = _answer_checks(instance, m1.run_id)
+        per_day = {day: store.count("EURUSD", "M1", pd.Timestamp(day, tz="UTC"),
+                                    pd.Timestamp(day, tz="UTC") + pd.Timedelta(days=1)) for day in checks}
+        assert sorted(checks) == ["2026-10-07", "2026-10-08", "2026-10-09"]
+        for day, ev in checks.items():  # a WARN per partition, naming how many stored bars the answer lacked
+            assert not ev.passed and ev.severity.value == "WARN"
+            assert ev.metadata["bars_missing_from_answer"].value == per_day[day] > 1000
+            assert "kept" in ev.description
 
         env.set_faults(holes=[[_ms(MID), _ms(HI)]])  # only the first half of the bars
         half = _backfill(instance)
@@ -87,6 +105,8 @@ def test_empty_and_half_answers_keep_every_stored_bar(env, database_url):
         kept_second_half = store.count("EURUSD", "M1", MID, HI)
         m1 = next(s for s in half if Timeframe.M1 in s.timeframes)
         assert m1.missing_from_answer["M1"] == kept_second_half > 1000
+        checks = _answer_checks(instance, m1.run_id)
+        assert checks["2026-10-07"].passed and not checks["2026-10-08"].passed and not checks["2026-10-09"].passed
 
         removed = _backfill(instance, accept_removals=True)
         m1 = next(s for s in removed if Timeframe.M1 in s.timeframes)
