@@ -1,4 +1,4 @@
-"""How fast `CandleStore.replace_window` writes a large window on PostgreSQL, against two baselines.
+"""How fast `CandleStore.write_window` writes a large window on PostgreSQL, against three baselines.
 
     python benchmarks/bench_store_write.py [--rows 1000000] [--repeats 3] [--upsert-rows 100000]
 
@@ -6,15 +6,19 @@ In a fresh temporary database (dropped afterwards) on the server named by
 MASSIVE_TEST_POSTGRES_URL (default postgresql+psycopg://postgres@127.0.0.1:5432/postgres), the same
 M1 rows are written, in alternating order within each repetition, by:
 
-(a) `store.replace_window` into an empty `candles` table (validation, encoding and COPY all timed);
+(a) `store.write_window` into an empty `candles` table (validation, encoding, the merge with what is
+    stored, and COPY all timed), and again into the full window right after (every bar compared);
+(p) the previous write path, a blind replace (DELETE the window, COPY the bars: no comparison with
+    what is stored, so it could lose bars a short answer lacks), on the same empty and full windows:
+    the merge must cost at most 10 % more;
 (b) a plain text-format COPY of rows serialized to a buffer before timing (only the COPY is timed)
     into an identical empty table: the floor for any bulk write;
 (c) a row-by-row `executemany` upsert (`INSERT ... ON CONFLICT DO UPDATE`), the pattern the
     original notes used; parameters are prepared before timing, a slice is timed and scaled.
 
 Each timed step ends with its commit, and a CHECKPOINT runs before each so one method does not pay
-for another's dirty pages. Medians are compared with the goals replace/COPY >= 0.5 (COPY time over
-replace time) and replace vs upsert >= 3x.
+for another's dirty pages. Medians are compared with the goals write/COPY >= 0.5 (COPY time over
+write time), write vs upsert >= 3x, and write vs the blind replace <= 1.10 (empty window).
 """
 
 from __future__ import annotations
@@ -35,7 +39,8 @@ import psycopg
 from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
-from massive_pipeline.store import CandleStore, mask_url
+from massive_pipeline.store import CandleStore, bulk_postgres, mask_url
+from massive_pipeline.store.bars import prepare_bars
 
 BASE_URL = os.environ.get("MASSIVE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 START = pd.Timestamp("2020-01-01", tz="UTC")
@@ -147,8 +152,21 @@ def main() -> None:
             cur.execute("CREATE TABLE candles_upsert (LIKE candles INCLUDING ALL)")
 
         def replace() -> None:
-            result = store.replace_window("EURUSD", "M1", start, end, bars)
+            result = store.write_window("EURUSD", "M1", start, end, bars)
             assert result.rows_written == n
+
+        def blind_replace() -> None:
+            """The write path before merging: delete the window, COPY the bars, one transaction."""
+            arrays = prepare_bars(bars, start, end, "bench")
+            now = pd.Timestamp.now(tz="UTC").floor("ms")
+            complete = np.ones(len(arrays), dtype=bool)
+            with store.engine.begin() as sa_conn:
+                bulk_postgres.lock_series(sa_conn, "EURUSD", "M1")
+                sa_conn.exec_driver_sql(
+                    "DELETE FROM candles WHERE symbol = 'EURUSD' AND timeframe = 'M1' AND ts >= %(lo)s AND ts < %(hi)s",
+                    {"lo": start.to_pydatetime(), "hi": end.to_pydatetime()},
+                )
+                bulk_postgres.copy_bars(sa_conn, "EURUSD", "M1", arrays, "massive", now, complete)
 
         def plain_copy() -> None:
             with conn.transaction(), conn.cursor() as cur, cur.copy(f"COPY candles_plain ({COLUMNS}) FROM STDIN") as cp:
@@ -158,19 +176,22 @@ def main() -> None:
             with conn.transaction(), conn.cursor() as cur:
                 cur.executemany(UPSERT, params)
 
-        times: dict[str, list[float]] = {"replace": [], "overwrite": [], "copy": [], "upsert": []}
-        steps = [
-            ("replace", "TRUNCATE candles", replace),
-            ("overwrite", "SELECT 1", replace),  # right after `replace`: the window is full
-            ("copy", "TRUNCATE candles_plain", plain_copy),
-            ("upsert", "TRUNCATE candles_upsert", upsert),
+        times: dict[str, list[float]] = {
+            "replace": [], "overwrite": [], "blind": [], "blind_overwrite": [], "copy": [], "upsert": [],
+        }
+        # each (empty window, full window) pair runs back to back: the second finds the first's bars
+        pairs = [
+            [("replace", "TRUNCATE candles", replace), ("overwrite", "SELECT 1", replace)],
+            [("blind", "TRUNCATE candles", blind_replace), ("blind_overwrite", "SELECT 1", blind_replace)],
+            [("copy", "TRUNCATE candles_plain", plain_copy)],
+            [("upsert", "TRUNCATE candles_upsert", upsert)],
         ]
         for rep in range(args.repeats):
-            order = steps[rep % 3:] + steps[:rep % 3] if rep % 2 == 0 else list(reversed(steps))
-            # `overwrite` must directly follow `replace`: keep the pair together whatever the order.
-            order = [s for s in order if s[0] != "overwrite"]
-            order.insert(next(i for i, s in enumerate(order) if s[0] == "replace") + 1, steps[1])
-            for name, prepare, action in order:
+            shift = rep % len(pairs)
+            order = pairs[shift:] + pairs[:shift]
+            if rep % 2:
+                order = list(reversed(order))
+            for name, prepare, action in (step for pair in order for step in pair):
                 times[name].append(timed(conn, prepare, action))
             print(f"rep {rep + 1}: " + ", ".join(f"{k} {v[-1]:.2f}s" for k, v in times.items()))
         with conn.cursor() as cur:
@@ -183,19 +204,25 @@ def main() -> None:
     upsert_scaled = med["upsert"] * n / upsert_n
     ratio_copy = med["copy"] / med["replace"]
     ratio_upsert = upsert_scaled / med["replace"]
+    ratio_blind = med["replace"] / med["blind"]
     print()
     print(f"median over {args.repeats} repetitions, {n:,} rows:")
-    print(f"  (a) replace_window, empty window   {med['replace']:8.2f} s")
-    print(f"      replace_window, full window    {med['overwrite']:8.2f} s  (deletes {n:,} rows first; not a goal)")
+    print(f"  (a) write_window, empty window     {med['replace']:8.2f} s")
+    print(f"      write_window, full window      {med['overwrite']:8.2f} s  (compares and replaces {n:,} rows)")
+    print(f"  (p) blind replace, empty window    {med['blind']:8.2f} s  (the previous write path)")
+    print(f"      blind replace, full window     {med['blind_overwrite']:8.2f} s")
     print(f"  (b) plain COPY (text, pre-built)   {med['copy']:8.2f} s")
     scaled = f" (measured on {upsert_n:,} rows, scaled x{n / upsert_n:.1f})" if upsert_n < n else ""
     print(f"  (c) executemany upsert             {upsert_scaled:8.2f} s{scaled}")
-    print(f"replace_window vs plain COPY = {ratio_copy:.2f} (goal >= 0.5) {'OK' if ratio_copy >= 0.5 else 'MISSED'}")
+    print(f"write_window vs plain COPY = {ratio_copy:.2f} (goal >= 0.5) {'OK' if ratio_copy >= 0.5 else 'MISSED'}")
     print(
-        f"replace_window vs executemany upsert = {ratio_upsert:.1f}x (goal >= 3) "
+        f"write_window vs executemany upsert = {ratio_upsert:.1f}x (goal >= 3) "
         f"{'OK' if ratio_upsert >= 3 else 'MISSED'}"
     )
-    if ratio_copy < 0.5 or ratio_upsert < 3:
+    print(f"write_window / blind replace, empty window = {ratio_blind:.2f} (goal <= 1.10) "
+          f"{'OK' if ratio_blind <= 1.10 else 'MISSED'}; full window = "
+          f"{med['overwrite'] / med['blind_overwrite']:.2f} (not a goal: it compares every bar)")
+    if ratio_copy < 0.5 or ratio_upsert < 3 or ratio_blind > 1.10:
         sys.exit(1)
 
 
