@@ -16,12 +16,21 @@ from massive_pipeline.massive.errors import (
     MassiveServerError,
     MassiveTimeoutError,
 )
-from massive_pipeline.massive.models import BAR_COLUMNS, ClientStats, FetchResult, Snapshot, empty_bars
+from massive_pipeline.massive.models import (
+    BAR_COLUMNS,
+    FETCHED_COLUMNS,
+    PROBLEM_COLUMN,
+    ClientStats,
+    FetchResult,
+    Snapshot,
+    empty_bars,
+)
 from massive_pipeline.massive.provider import BarProvider, MassiveProvider
 from massive_pipeline.massive.redact import Redactor, redact
 
 __all__ = [
     "BAR_COLUMNS",
+    "FETCHED_COLUMNS",
     "BarProvider",
     "ClientStats",
     "FetchResult",
@@ -36,6 +45,7 @@ __all__ = [
     "MassiveResponseError",
     "MassiveServerError",
     "MassiveTimeoutError",
+    "PROBLEM_COLUMN",
     "Redactor",
     "Snapshot",
     "empty_bars",
