@@ -52,6 +52,7 @@ class AggQuery:
     sort: str = "asc"
     limit: int = DEFAULT_LIMIT
     page: int = 1
+    revise: bool = True  # whether `revised_bars` apply to this fetch (decided on its first page)
 
     @property
     def bucketing(self) -> Bucketing:
@@ -71,7 +72,7 @@ class AggQuery:
         return f"/v2/aggs/ticker/{ticker}/range/{self.multiplier}/{self.timespan}/{self.from_raw}/{self.to_raw}"
 
     def cursor(self) -> str:
-        return encode_state({"a": self.adjusted, "s": self.sort, "l": self.limit, "p": self.page})
+        return encode_state({"a": self.adjusted, "s": self.sort, "l": self.limit, "p": self.page, "r": self.revise})
 
 
 def parse_query(segments: list[str], params: dict[str, str]) -> AggQuery:
@@ -162,7 +163,7 @@ def _decode_cursor(raw: str) -> dict[str, Any]:
     state = decode_state(raw)
     try:
         out = {"adjusted": bool(state["a"]), "sort": _parse_sort(state["s"]), "limit": int(state["l"]),
-               "page": int(state["p"])}
+               "page": int(state["p"]), "revise": bool(state.get("r", True))}
     except (ValueError, KeyError, TypeError):
         raise BadRequest(f"cursor is not one this server issued: {raw!r}") from None
     if not 1 <= out["limit"] <= MAX_LIMIT:
@@ -176,15 +177,16 @@ class Page:
     next_query: AggQuery | None
 
 
-def plan_page(query: AggQuery, source: MinuteSource, page_size: int, now_ms: int) -> Page:
+def plan_page(query: AggQuery, source: MinuteSource, page_size: int, now_ms: int,
+              bucketing: Bucketing | None = None) -> Page:
     """The minute bars of this request's page and the query of the next page, if any.
 
     `source(start, end)` returns the servable minute bars in [start, end). Only minutes complete at
     `now_ms` (t + 1 min <= now) are considered.
     """
-    bucketing = query.bucketing
+    bucketing = bucketing or query.bucketing
     lo = bucketing.floor(query.from_ms)
-    hi = min(bucketing.floor(query.to_ms) + bucketing.size_ms, now_ms - MINUTE_MS + 1)
+    hi = min(bucketing.end_of(query.to_ms), now_ms - MINUTE_MS + 1)
     lo = max(lo, 0)
     cap = min(query.limit, page_size)
     if hi <= lo:
@@ -208,7 +210,7 @@ def _plan_ascending(query: AggQuery, source: MinuteSource, bk: Bucketing, lo: in
         cursor = end
     if count > cap:  # complete the bucket of the last minute read, so buckets are judged whole
         last = Bars.concat(parts).t[-1]
-        end = min(hi, bk.floor(int(last)) + bk.size_ms)
+        end = min(hi, bk.end_of(int(last)))
         if end > cursor:
             parts.append(source(cursor, end))
             cursor = end
