@@ -2,7 +2,8 @@
 
 Range rule: a bar is served when its bucket starts in [floor(from), to], where floor() is the
 bucket containing `from`; a served bucket is always whole (minus minutes not yet complete at the
-server clock). `to` given as a date means the whole UTC day.
+server clock). `to` given as a date means the whole UTC day - or the whole US/Eastern day where the
+day bars are cut in that zone (crypto and indices, see `Bucketing.stamping`), as `from` does then.
 
 Paging rule, as the real API: `limit` caps the *minute* aggregates scanned by one request, and a
 page holds at most min(limit, page_size) of them. Page boundaries fall on bucket boundaries so
@@ -25,6 +26,7 @@ from typing import Any
 from urllib.parse import quote
 
 import numpy as np
+import pandas as pd
 
 from massive_pipeline.devserver.bars import DAY_MS, MINUTE_MS, Bars, Bucketing, group_starts
 
@@ -185,8 +187,12 @@ def plan_page(query: AggQuery, source: MinuteSource, page_size: int, now_ms: int
     `now_ms` (t + 1 min <= now) are considered.
     """
     bucketing = bucketing or query.bucketing
-    lo = bucketing.floor(query.from_ms)
-    hi = min(bucketing.end_of(query.to_ms), now_ms - MINUTE_MS + 1)
+    from_ms, to_ms = query.from_ms, query.to_ms
+    if bucketing.tz is not None:  # a date names a day of the zone the day bars are cut in
+        from_ms = _local_midnight(query.from_raw, bucketing.tz, 0) if _DATE_RE.match(query.from_raw) else from_ms
+        to_ms = _local_midnight(query.to_raw, bucketing.tz, 1) - 1 if _DATE_RE.match(query.to_raw) else to_ms
+    lo = bucketing.floor(from_ms)
+    hi = min(bucketing.end_of(to_ms), now_ms - MINUTE_MS + 1)
     lo = max(lo, 0)
     cap = min(query.limit, page_size)
     if hi <= lo:
@@ -194,6 +200,11 @@ def plan_page(query: AggQuery, source: MinuteSource, page_size: int, now_ms: int
     if query.sort == "asc":
         return _plan_ascending(query, source, bucketing, lo, hi, cap)
     return _plan_descending(query, source, bucketing, lo, hi, cap)
+
+
+def _local_midnight(raw: str, tz: str, days_after: int) -> int:
+    day = dt.date.fromisoformat(raw) + dt.timedelta(days=days_after)
+    return int(pd.Timestamp(day.isoformat()).tz_localize(tz).value // 1_000_000)
 
 
 def _chunk_ms(cap: int) -> int:

@@ -240,8 +240,10 @@ class MassiveClient:
             pages.append(bars)
 
         frame = pd.concat(pages, ignore_index=True) if pages else empty_bars()
-        frame, restamped = normalize_stamps(frame, multiplier, timespan)
-        frame = frame[(frame["ts"] >= start_ts) & (frame["ts"] < end_ts)]
+        frame, moved = normalize_stamps(frame, multiplier, timespan)
+        inside = ((frame["ts"] >= start_ts) & (frame["ts"] < end_ts)).to_numpy()
+        restamped = int((moved & inside).sum())
+        frame = frame[inside]
         frame = frame.sort_values("ts", kind="stable")
         before = len(frame)
         frame = frame.drop_duplicates("ts", keep="last").reset_index(drop=True)

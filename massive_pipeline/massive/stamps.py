@@ -14,27 +14,28 @@ US/Eastern day (derive D1 from M1, the catalog default, when UTC-day values matt
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 _DAY = pd.Timedelta(days=1)
 
 
-def normalize_stamps(bars: pd.DataFrame, multiplier: int, timespan: str) -> tuple[pd.DataFrame, int]:
-    """`bars` with 1-day and 1-week stamps on the UTC grid, and how many stamps moved.
+def normalize_stamps(bars: pd.DataFrame, multiplier: int, timespan: str) -> tuple[pd.DataFrame, np.ndarray]:
+    """`bars` with 1-day and 1-week stamps on the UTC grid, and which rows' stamps moved.
 
     Other bar sizes are returned as they came: minute and hour windows are UTC-aligned already.
     """
     if multiplier != 1 or timespan not in ("day", "week") or bars.empty:
-        return bars, 0
+        return bars, np.zeros(len(bars), dtype=bool)
     ts = bars["ts"]
     if timespan == "day":
         grid = ts.dt.floor("D")
     else:
         shifted = (ts + _DAY).dt.floor("D")
         grid = shifted - pd.to_timedelta(shifted.dt.weekday, unit="D")
-    moved = int((grid != ts).sum())
-    if not moved:
-        return bars, 0
+    moved = (grid != ts).to_numpy()
+    if not moved.any():
+        return bars, moved
     out = bars.copy()
     out["ts"] = grid
     return out, moved
