@@ -41,6 +41,7 @@ from massive_pipeline.massive.errors import (
     MassiveAuthError,
     MassiveConnectionError,
     MassiveError,
+    MassiveNotEntitledError,
     MassiveNotFoundError,
     MassivePaginationError,
     MassiveRateLimitError,
@@ -440,7 +441,8 @@ class MassiveClient:
             if status in (401, 403):
                 hint = ("check MASSIVE_API_KEY" if status == 401
                         else "not entitled: the plan of MASSIVE_API_KEY does not include this data")
-                raise MassiveAuthError(
+                error_type = MassiveAuthError if status == 401 else MassiveNotEntitledError
+                raise error_type(
                     self._redact(f"Massive API refused {label}: {status} {api_message} ({hint})"),
                     method="GET", path=_path_of(label), status=status, api_message=api_message)
             if status == 429:
@@ -520,6 +522,12 @@ class MassiveClient:
 
     def _check_status(self, body: dict[str, Any], label: str) -> None:
         status = body.get("status")
+        if status == "NOT_AUTHORIZED":  # seen as a 200 too: the same plan problem as a 403
+            detail = body.get("message") or body.get("error") or "not entitled"
+            raise MassiveNotEntitledError(
+                self._redact(f"Massive API refused {label}: NOT_AUTHORIZED {_snippet(str(detail), 300)} "
+                             "(not entitled: the plan of MASSIVE_API_KEY does not include this data)"),
+                method="GET", path=_path_of(label), status=403, api_message=str(detail))
         if status not in OK_STATUSES:
             raise self._shape_error(label, f"'status' is {status!r}, expected one of {sorted(OK_STATUSES)}")
 
