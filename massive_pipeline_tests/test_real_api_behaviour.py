@@ -17,7 +17,14 @@ import pandas as pd
 import pytest
 
 from massive_pipeline.devserver import DevServer, FaultConfigError
-from massive_pipeline.massive import FetchResult, MassiveClient, MassivePaginationError
+from massive_pipeline.massive import (
+    FetchResult,
+    MassiveAuthError,
+    MassiveClient,
+    MassiveNotEntitledError,
+    MassivePaginationError,
+    MassiveProvider,
+)
 from massive_pipeline.massive.stamps import normalize_stamps
 
 KEY = "real-api-key-42"
@@ -298,3 +305,37 @@ def test_normalize_stamps_puts_days_and_weeks_on_the_grid() -> None:
     assert moved.tolist() == [True, True, True, False]
     same, moved = normalize_stamps(bars, 1, "hour")
     assert same is bars and not moved.any()
+
+
+# -- 6. snapshots not on the plan (the schedule side is in test_operations_snapshots) --------------
+
+
+def test_a_snapshot_endpoint_not_on_the_plan_fails_once_without_retry(
+    server: DevServer, make_client: Callable[..., MassiveClient]
+) -> None:
+    server.set_faults(snapshots_not_entitled=True)
+    client = make_client(server)
+    with pytest.raises(MassiveNotEntitledError, match="403 You are not entitled.*not entitled: the plan") as err:
+        client.get_snapshot("C:EURUSD")
+    assert isinstance(err.value, MassiveAuthError) and err.value.status == 403
+    assert server.request_count("snapshot") == 1 and KEY not in str(err.value)
+    assert len(fetch(client).bars) > 200  # aggregates stay served
+
+
+def test_not_authorized_in_a_200_is_the_same_plan_problem() -> None:
+    body = {"status": "NOT_AUTHORIZED", "request_id": "x", "message": "You are not entitled to this data."}
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, json=body))
+    with MassiveClient("https://api.example.test", KEY, transport=transport, sleep=NoSleep()) as client, \
+            pytest.raises(MassiveNotEntitledError, match="NOT_AUTHORIZED You are not entitled"):
+        client.get_snapshot("X:BTCUSD")
+
+
+def test_the_provider_asks_each_market_once_and_names_the_endpoints(
+    server: DevServer, make_client: Callable[..., MassiveClient]
+) -> None:
+    server.set_faults(snapshots_not_entitled=True)
+    provider = MassiveProvider(make_client(server))
+    with pytest.raises(MassiveNotEntitledError, match="not on this plan") as err:
+        provider.snapshots(["C:EURUSD", "C:XAUUSD", "C:GBPUSD", "X:BTCUSD", "X:ETHUSD"])
+    assert server.request_count("snapshot") == 3  # /v3/snapshot, one forex, one crypto
+    assert "/v3/snapshot" in str(err.value) and "markets/forex" in str(err.value) and "markets/crypto" in str(err.value)
