@@ -113,8 +113,9 @@ def test_pagination_over_pages_returns_every_bar_once_and_equals_single_page(cle
 
 def test_bars_have_the_documented_columns_and_dtypes(make_client: Callable[..., MassiveClient]) -> None:
     bars = fetch(make_client()).bars
-    assert list(bars.columns) == ["ts", "open", "high", "low", "close", "volume", "vwap", "trades"]
+    assert list(bars.columns) == ["ts", "open", "high", "low", "close", "volume", "vwap", "trades", "provider_problem"]
     assert str(bars["ts"].dtype) == "datetime64[ns, UTC]"
+    assert bars["provider_problem"].dtype == object and bars["provider_problem"].isna().all()
     for col in ("open", "high", "low", "close", "volume", "vwap"):
         assert bars[col].dtype == "float64", col
     assert str(bars["trades"].dtype) == "Int64"
@@ -454,9 +455,6 @@ def rows(*minutes: int, **extra: Any) -> list[dict[str, Any]]:
 @pytest.mark.parametrize(
     ("results", "fragment"),
     [
-        ([*rows(0, 1), {k: v for k, v in ROW.items() if k != "c"}], r"results\[2\] has a missing .*'c'"),
-        ([*rows(0), {**ROW, "o": "1.1"}], r"results\[1\] has a missing or non-numeric 'o'"),
-        ([*rows(0), {**ROW, "h": None}], r"results\[1\] has a missing .*'h'"),
         ([*rows(0), "row"], r"results\[1\] is str"),
         ({"t": 1}, "'results' is dict"),
     ],
@@ -466,6 +464,41 @@ def test_bad_rows_name_the_request_and_row(results: Any, fragment: str) -> None:
     with mock_client(lambda request: httpx.Response(200, json=body)) as client, \
             pytest.raises(MassiveResponseError, match=f"GET {AGGS_PATH}.*{fragment}"):
         fetch(client)
+
+
+@pytest.mark.parametrize(
+    ("bad", "problem"),
+    [
+        ({k: v for k, v in ROW.items() if k != "c"}, "c missing"),
+        ({**ROW, "o": "1.1"}, "o is '1.1' (not a number)"),
+        ({**ROW, "h": None}, "h is null"),
+        ({**ROW, "v": True}, "v is True (not a number)"),
+        ({**ROW, "o": None, "l": "abc"}, "o is null; l is 'abc' (not a number)"),
+    ],
+)
+def test_a_bad_field_flags_its_row_and_keeps_the_others(bad: dict[str, Any], problem: str) -> None:
+    body = {"status": "OK", "results": [*rows(0, 1), {**bad, "t": ROW["t"] + 2 * 60_000}, *rows(3)]}
+    with mock_client(lambda request: httpx.Response(200, json=body)) as client:
+        result = fetch(client)
+    bars = result.bars
+    assert len(bars) == 4 and result.problem_rows == 1 and result.unplaceable == 0
+    assert bars["provider_problem"].tolist() == [None, None, problem, None]
+    flagged = bars.iloc[2]
+    for key, col in {"o": "open", "h": "high", "l": "low", "c": "close", "v": "volume"}.items():
+        assert pd.isna(flagged[col]) == (key in problem.replace("; ", " ").split()), col
+    assert bars.drop(index=2)[["open", "high", "low", "close", "volume"]].notna().all().all()
+    assert any(problem.split(";")[0] in w for w in result.warnings)
+
+
+@pytest.mark.parametrize("bad_t", [{"t": None}, {"t": "soon"}, {}])
+def test_a_row_without_t_is_counted_not_placed(bad_t: dict[str, Any]) -> None:
+    row = {k: v for k, v in ROW.items() if k != "t"} | bad_t
+    body = {"status": "OK", "results": [*rows(0), row, *rows(1)]}
+    with mock_client(lambda request: httpx.Response(200, json=body)) as client:
+        result = fetch(client)
+    assert len(result.bars) == 2 and result.unplaceable == 1 and result.bars_received == 3
+    assert result.unplaceable_sample == [f"page 1 results[1]: t {'missing' if not bad_t else 'is ' + (repr(bad_t['t']) + ' (not a number)' if bad_t['t'] else 'null')}"]
+    assert result.bars["provider_problem"].isna().all()
 
 
 def test_missing_results_is_no_data_and_delayed_is_ok() -> None:

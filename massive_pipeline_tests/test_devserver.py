@@ -225,7 +225,9 @@ def test_limit_caps_minutes_scanned_per_request(srv: DevServer, client: httpx.Cl
     [(5, "minute", Timeframe.M5), (1, "hour", Timeframe.H1), (4, "hour", Timeframe.H4),
      (1, "day", Timeframe.D1), (1, "week", Timeframe.W1)],
 )
-def test_aggregated_bars_equal_pandas_aggregation(client: httpx.Client, mult: int, span: str, tf: Timeframe) -> None:
+def test_aggregated_bars_equal_pandas_aggregation(srv: DevServer, client: httpx.Client, mult: int, span: str,
+                                                  tf: Timeframe) -> None:
+    srv.set_faults(bar_stamps="utc")  # the pipeline's grid; the real stamps are tested in test_real_api_behaviour
     minutes = frame(aggs(client, "C:EURUSD", 1, "minute", "2024-03-04", "2024-03-17", limit=50000)["results"])
     ts = pd.to_datetime(minutes.t, unit="ms", utc=True)
     minutes["bucket"] = pd.DatetimeIndex(tf.floor(pd.DatetimeIndex(ts))).as_unit("ms").asi8

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 
 import pandas as pd
 import pytest
 import redis
-from dagster import instance_for_test
+from dagster import build_schedule_context, instance_for_test
 from sqlalchemy import func, select
 
 from massive_pipeline.catalog import load_catalog
 from massive_pipeline.definitions import build_definitions
+from massive_pipeline.operations.settings import PURPOSE_TAG, REQUESTED_AT_TAG
 from massive_pipeline.operations.snapshots import SNAPSHOTS_JOB
 from massive_pipeline.store import CandleStore
 from massive_pipeline.store.schema import snapshots
@@ -116,3 +118,68 @@ def test_an_unreachable_redis_fails_the_run_without_showing_its_password(env, mo
     assert secret not in text
     # the snapshots were stored before publishing was attempted
     assert sorted(CandleStore().latest_snapshots()["symbol"]) == sorted(CRITICAL)
+
+
+# -- snapshots not on the plan ----------------------------------------------------------------------
+
+
+def _run_snapshots(instance, tick: str):
+    """A snapshot run as the schedule would launch it at `tick` (its requested-at tag)."""
+    job = build_definitions(load_catalog()).get_repository_def().get_job(SNAPSHOTS_JOB)
+    return job.execute_in_process(instance=instance, raise_on_error=False,
+                                  tags={PURPOSE_TAG: "snapshots", REQUESTED_AT_TAG: tick})
+
+
+def _tick(instance, at: str):
+    defs = build_definitions(load_catalog())
+    schedule = defs.get_repository_def().get_schedule_def("priority_refresh_snapshots")
+    with build_schedule_context(instance=instance, scheduled_execution_time=pd.Timestamp(at).to_pydatetime(),
+                                repository_def=defs.get_repository_def()) as context:
+        data = schedule.evaluate_tick(context)
+    return list(data.run_requests or []), data.skip_message
+
+
+def test_snapshots_not_on_the_plan_are_said_once_and_skipped_until_the_next_utc_day(env, monkeypatch):
+    monkeypatch.delenv("MASSIVE_REDIS_URL", raising=False)
+    env.set_faults(snapshots_not_entitled=True)
+    with instance_for_test() as instance:
+        env.clear_requests()
+        result = _run_snapshots(instance, "2026-10-07T12:00:00Z")
+        assert not result.success
+        # the universal endpoint, then one single-ticker try per market (forex, crypto): no loop, no retry
+        paths = [r.path for r in env.requests if r.kind == "snapshot"]
+        assert len(paths) == 3 and paths[0] == "/v3/snapshot"
+        assert {p.split("/")[6] for p in paths[1:]} == {"forex", "crypto"}
+        [failure] = result.get_step_failure_events()
+        text = failure.step_failure_data.error.to_string() + (failure.step_failure_data.user_failure_data.description or "")
+        assert "not on this plan" in text and "/v3/snapshot" in text and "free currencies plan" in text
+        assert "test-key-123" not in text
+        errors = [e for e in instance.all_logs(result.run_id) if e.level == logging.ERROR and "not on this plan" in e.message]
+        assert len(errors) == 1
+
+        # the rest of that UTC day: skipped with the reason, without a request
+        env.clear_requests()
+        for at in ("2026-10-07T12:05:00Z", "2026-10-07T23:55:00Z"):
+            requests, skip = _tick(instance, at)
+            assert requests == [] and "not entitled" in skip and "/v3/snapshot" in skip
+        assert env.request_count(None) == 0
+
+        # the next UTC day asks once more; the plan was upgraded meanwhile
+        requests, _ = _tick(instance, "2026-10-08T00:00:00Z")
+        assert len(requests) == 1
+        env.set_faults(snapshots_not_entitled=False)
+        assert _run_snapshots(instance, "2026-10-08T00:00:00Z").success
+        requests, _ = _tick(instance, "2026-10-08T00:05:00Z")
+        assert len(requests) == 1
+
+
+def test_a_plan_still_without_snapshots_next_day_is_skipped_again(env, monkeypatch):
+    monkeypatch.delenv("MASSIVE_REDIS_URL", raising=False)
+    env.set_faults(snapshots_not_entitled=True)
+    with instance_for_test() as instance:
+        assert not _run_snapshots(instance, "2026-10-07T12:00:00Z").success
+        requests, _ = _tick(instance, "2026-10-08T00:00:00Z")
+        assert len(requests) == 1
+        assert not _run_snapshots(instance, "2026-10-08T00:00:00Z").success
+        requests, skip = _tick(instance, "2026-10-08T00:05:00Z")
+        assert requests == [] and "checked 2026-10-08 00:00 UTC" in skip

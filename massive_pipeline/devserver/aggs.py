@@ -2,7 +2,8 @@
 
 Range rule: a bar is served when its bucket starts in [floor(from), to], where floor() is the
 bucket containing `from`; a served bucket is always whole (minus minutes not yet complete at the
-server clock). `to` given as a date means the whole UTC day.
+server clock). `to` given as a date means the whole UTC day - or the whole US/Eastern day where the
+day bars are cut in that zone (crypto and indices, see `Bucketing.stamping`), as `from` does then.
 
 Paging rule, as the real API: `limit` caps the *minute* aggregates scanned by one request, and a
 page holds at most min(limit, page_size) of them. Page boundaries fall on bucket boundaries so
@@ -25,6 +26,7 @@ from typing import Any
 from urllib.parse import quote
 
 import numpy as np
+import pandas as pd
 
 from massive_pipeline.devserver.bars import DAY_MS, MINUTE_MS, Bars, Bucketing, group_starts
 
@@ -52,6 +54,7 @@ class AggQuery:
     sort: str = "asc"
     limit: int = DEFAULT_LIMIT
     page: int = 1
+    revise: bool = True  # whether `revised_bars` apply to this fetch (decided on its first page)
 
     @property
     def bucketing(self) -> Bucketing:
@@ -71,7 +74,7 @@ class AggQuery:
         return f"/v2/aggs/ticker/{ticker}/range/{self.multiplier}/{self.timespan}/{self.from_raw}/{self.to_raw}"
 
     def cursor(self) -> str:
-        return encode_state({"a": self.adjusted, "s": self.sort, "l": self.limit, "p": self.page})
+        return encode_state({"a": self.adjusted, "s": self.sort, "l": self.limit, "p": self.page, "r": self.revise})
 
 
 def parse_query(segments: list[str], params: dict[str, str]) -> AggQuery:
@@ -162,7 +165,7 @@ def _decode_cursor(raw: str) -> dict[str, Any]:
     state = decode_state(raw)
     try:
         out = {"adjusted": bool(state["a"]), "sort": _parse_sort(state["s"]), "limit": int(state["l"]),
-               "page": int(state["p"])}
+               "page": int(state["p"]), "revise": bool(state.get("r", True))}
     except (ValueError, KeyError, TypeError):
         raise BadRequest(f"cursor is not one this server issued: {raw!r}") from None
     if not 1 <= out["limit"] <= MAX_LIMIT:
@@ -176,15 +179,20 @@ class Page:
     next_query: AggQuery | None
 
 
-def plan_page(query: AggQuery, source: MinuteSource, page_size: int, now_ms: int) -> Page:
+def plan_page(query: AggQuery, source: MinuteSource, page_size: int, now_ms: int,
+              bucketing: Bucketing | None = None) -> Page:
     """The minute bars of this request's page and the query of the next page, if any.
 
     `source(start, end)` returns the servable minute bars in [start, end). Only minutes complete at
     `now_ms` (t + 1 min <= now) are considered.
     """
-    bucketing = query.bucketing
-    lo = bucketing.floor(query.from_ms)
-    hi = min(bucketing.floor(query.to_ms) + bucketing.size_ms, now_ms - MINUTE_MS + 1)
+    bucketing = bucketing or query.bucketing
+    from_ms, to_ms = query.from_ms, query.to_ms
+    if bucketing.tz is not None:  # a date names a day of the zone the day bars are cut in
+        from_ms = _local_midnight(query.from_raw, bucketing.tz, 0) if _DATE_RE.match(query.from_raw) else from_ms
+        to_ms = _local_midnight(query.to_raw, bucketing.tz, 1) - 1 if _DATE_RE.match(query.to_raw) else to_ms
+    lo = bucketing.floor(from_ms)
+    hi = min(bucketing.end_of(to_ms), now_ms - MINUTE_MS + 1)
     lo = max(lo, 0)
     cap = min(query.limit, page_size)
     if hi <= lo:
@@ -192,6 +200,11 @@ def plan_page(query: AggQuery, source: MinuteSource, page_size: int, now_ms: int
     if query.sort == "asc":
         return _plan_ascending(query, source, bucketing, lo, hi, cap)
     return _plan_descending(query, source, bucketing, lo, hi, cap)
+
+
+def _local_midnight(raw: str, tz: str, days_after: int) -> int:
+    day = dt.date.fromisoformat(raw) + dt.timedelta(days=days_after)
+    return int(pd.Timestamp(day.isoformat()).tz_localize(tz).value // 1_000_000)
 
 
 def _chunk_ms(cap: int) -> int:
@@ -208,7 +221,7 @@ def _plan_ascending(query: AggQuery, source: MinuteSource, bk: Bucketing, lo: in
         cursor = end
     if count > cap:  # complete the bucket of the last minute read, so buckets are judged whole
         last = Bars.concat(parts).t[-1]
-        end = min(hi, bk.floor(int(last)) + bk.size_ms)
+        end = min(hi, bk.end_of(int(last)))
         if end > cursor:
             parts.append(source(cursor, end))
             cursor = end

@@ -5,17 +5,20 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from massive_pipeline.devserver import aggs, snapshots
-from massive_pipeline.devserver.bars import Bars, aggregate
+from massive_pipeline.devserver.bars import Bars, Bucketing, aggregate
 from massive_pipeline.devserver.faults import FaultConfig
 from massive_pipeline.devserver.instruments import Instrument, catalog_tickers, resolve_instrument
 from massive_pipeline.devserver.prices import HashStreams, minute_bars
 
+SNAPSHOT_NOT_ENTITLED_MESSAGE = (
+    "You are not entitled to this data. Please upgrade your plan at https://massive.com/pricing"
+)
 V3_DEFAULT_LIMIT = 10
 V3_MAX_TICKERS = 250
 _V2_SNAPSHOT_PREFIX = "/v2/snapshot/locale/global/markets/"
@@ -51,6 +54,7 @@ class Context:
     page_size: int
     faults: FaultConfig
     base_url: str
+    take: Callable[[str], bool] = lambda name: False  # consume one unit of a counting fault
 
 
 def page_of(params: dict[str, str]) -> int:
@@ -73,6 +77,9 @@ def classify(path: str) -> str:
 
 
 def route(path: str, params: dict[str, str], ctx: Context) -> Response:
+    if ctx.faults.snapshots_not_entitled and classify(path) == "snapshot":
+        return Response.json(403, {"status": "NOT_AUTHORIZED", "request_id": new_request_id(),
+                                   "message": SNAPSHOT_NOT_ENTITLED_MESSAGE})
     try:
         if path.startswith("/v2/aggs/ticker/"):
             return _aggregates(path.removeprefix("/v2/aggs/ticker/").split("/"), params, ctx)
@@ -103,26 +110,81 @@ def _minute_source(inst: Instrument, ctx: Context) -> Callable[[int, int], Bars]
 
 
 def _aggregates(segments: list[str], params: dict[str, str], ctx: Context) -> Response:
+    f = ctx.faults
     query = aggs.parse_query(segments, params)
+    if "cursor" not in params:  # a new fetch: do revisions apply to it yet?
+        query = replace(query, revise=not ctx.take("revise_skip_fetches"))
     inst = resolve_instrument(query.ticker)
     body: dict[str, Any] = {
         "ticker": query.ticker, "queryCount": 0, "resultsCount": 0, "adjusted": query.adjusted,
-        "status": "OK", "request_id": new_request_id(),
+        "status": _status(ctx), "request_id": new_request_id(),
     }
     if inst is None:  # the real API answers an unknown ticker with an empty 200
         return Response.json(200, body)
-    page = aggs.plan_page(query, _minute_source(inst, ctx), ctx.page_size, ctx.now_ms)
-    served = _row_faults(aggregate(page.minutes, query.bucketing), inst, ctx)
+    if ctx.take("empty_pages_next"):  # nothing on this page, yet another page is announced
+        body["results"] = []
+        body["next_url"] = _next_url(ctx, replace(query, page=query.page + 1))
+        return Response.json(200, body)
+    bucketing = Bucketing.stamping(query.multiplier, query.timespan, inst.asset_class, f.bar_stamps)
+    page = aggs.plan_page(query, _minute_source(inst, ctx), ctx.page_size, ctx.now_ms, bucketing)
+    served = _row_faults(aggregate(page.minutes, bucketing), inst, ctx)
+    if query.revise and f.revised_bars:
+        served = _revised(served, inst, f.revised_bars)
+    next_query = query if f.stuck_next_url and len(served) else page.next_query
+    if f.short_answer_fraction:
+        served = served.select(slice(0, int(len(served) * f.short_answer_fraction)))
+        next_query = None
+    if f.empty_answer:
+        if f.empty_answer != "missing":
+            body["results"] = None if f.empty_answer == "null" else []
+        return Response.json(200, body)
     body["queryCount"] = len(page.minutes)
     body["resultsCount"] = len(served)
     if len(served):
-        body["results"] = aggs.results_json(
-            served, integer_volume=inst.integer_volume, descending=query.sort == "desc"
-        )
-    next_query = query if ctx.faults.stuck_next_url and len(served) else page.next_query
+        results = aggs.results_json(served, integer_volume=inst.integer_volume, descending=query.sort == "desc")
+        body["results"] = _with_problems(results, f.problem_fields)
     if next_query is not None:
-        body["next_url"] = f"{ctx.base_url}{next_query.path()}?cursor={next_query.cursor()}"
+        body["next_url"] = _next_url(ctx, next_query)
     return Response.json(200, body)
+
+
+def _status(ctx: Context) -> str:
+    return "DELAYED" if ctx.faults.delayed_status else "OK"
+
+
+def _next_url(ctx: Context, query: aggs.AggQuery) -> str:
+    return f"{ctx.base_url}{query.path()}?cursor={query.cursor()}"
+
+
+def _revised(bars: Bars, inst: Instrument, starts: list[int]) -> Bars:
+    """The bars starting at `starts` recalculated: prices x 1.001 (order of o/h/l/c kept), volume + 1."""
+    hit = np.isin(bars.t, starts)
+    if not hit.any():
+        return bars
+    out = bars.writable_copy()
+    for name in ("o", "h", "l", "c", "vw"):
+        getattr(out, name)[hit] = np.round(getattr(out, name)[hit] * 1.001, inst.decimals + (name == "vw"))
+    out.v[hit] = out.v[hit] + 1
+    return out
+
+
+_BAD_VALUES = {"null": None, "text": "abc"}
+
+
+def _with_problems(results: list[dict[str, Any]], problems: list[tuple[int, str, str]]) -> list[dict[str, Any]]:
+    """Rows with a field made null, non-numeric or absent, as `problem_fields` asks."""
+    if not problems:
+        return results
+    by_t: dict[int, list[tuple[str, str]]] = {}
+    for t, name, kind in problems:
+        by_t.setdefault(t, []).append((name, kind))
+    for row in results:
+        for name, kind in by_t.get(row["t"], ()):
+            if kind == "missing":
+                row.pop(name, None)
+            else:
+                row[name] = _BAD_VALUES[kind]
+    return results
 
 
 def _row_faults(bars: Bars, inst: Instrument, ctx: Context) -> Bars:
@@ -157,7 +219,8 @@ def _v2_snapshot(segments: list[str], ctx: Context) -> Response:
     if state is None:
         return Response.json(404, {"status": "NOT_FOUND", "request_id": new_request_id(),
                                    "message": "Ticker not found."})
-    return Response.json(200, {"status": "OK", "request_id": new_request_id(), "ticker": snapshots.v2_ticker(state)})
+    return Response.json(200, {"status": _status(ctx), "request_id": new_request_id(),
+                               "ticker": snapshots.v2_ticker(state)})
 
 
 def _v3_snapshot(params: dict[str, str], ctx: Context) -> Response:
@@ -175,7 +238,7 @@ def _v3_snapshot(params: dict[str, str], ctx: Context) -> Response:
         inst = resolve_instrument(ticker)
         state = None if inst is None else _snapshot_state(inst, ctx)
         results.append(snapshots.not_found_item(ticker) if state is None else snapshots.v3_item(state))
-    body: dict[str, Any] = {"status": "OK", "request_id": new_request_id(), "results": results}
+    body: dict[str, Any] = {"status": _status(ctx), "request_id": new_request_id(), "results": results}
     if offset + limit < len(tickers):
         cursor = aggs.encode_state({"k": tickers, "o": offset + limit, "l": limit, "p": page + 1})
         body["next_url"] = f"{ctx.base_url}/v3/snapshot?cursor={cursor}"

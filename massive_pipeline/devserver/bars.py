@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 MINUTE_MS = 60_000
 HOUR_MS = 60 * MINUTE_MS
@@ -20,12 +21,36 @@ _WEEK_ORIGIN_MS = -3 * DAY_MS
 TIMESPAN_MS: dict[str, int] = {"minute": MINUTE_MS, "hour": HOUR_MS, "day": DAY_MS, "week": WEEK_MS}
 
 
+_SUNDAY_ORIGIN_MS = 3 * DAY_MS  # 1970-01-04 was a Sunday
+
+
 @dataclass(frozen=True)
 class Bucketing:
-    """Fixed-size buckets `size_ms` wide, aligned on `origin_ms` (the epoch, or a Monday for weeks)."""
+    """Fixed-size buckets `size_ms` wide, aligned on `origin_ms` (the epoch, or a Monday for weeks).
+
+    With `tz` set the buckets are that zone's days (or weeks starting on `origin_ms`'s weekday) and
+    last 23 to 25 hours across a daylight-saving change: how Massive cuts day and week bars for
+    crypto and indices (midnight US/Eastern), see `stamping()`.
+    """
 
     size_ms: int
     origin_ms: int = 0
+    tz: str | None = None
+
+    @classmethod
+    def stamping(cls, multiplier: int, timespan: str, asset_class: str, convention: str) -> Bucketing:
+        """The buckets the real API cuts for this asset class (`convention="massive"`), or UTC ones.
+
+        From Massive's OpenAPI examples and knowledge base: forex (and metals, quoted as forex) day
+        bars start 00:00 UTC; crypto and index day bars 00:00 US/Eastern; weekly bars start on
+        Sunday (in the same zone as the days). Multi-day buckets stay on the UTC epoch grid.
+        """
+        plain = cls.of(multiplier, timespan)
+        if convention != "massive" or multiplier != 1 or timespan not in ("day", "week"):
+            return plain
+        origin = _SUNDAY_ORIGIN_MS if timespan == "week" else 0
+        tz = None if asset_class in ("forex", "metal") else "America/New_York"
+        return cls(plain.size_ms, origin, tz)
 
     @classmethod
     def of(cls, multiplier: int, timespan: str) -> Bucketing:
@@ -41,10 +66,29 @@ class Bucketing:
         return self.size_ms == MINUTE_MS
 
     def floor(self, ms: int) -> int:
+        if self.tz is not None:
+            return int(self.floor_array(np.array([ms], dtype=np.int64))[0])
         return self.origin_ms + (ms - self.origin_ms) // self.size_ms * self.size_ms
 
+    def end_of(self, ms: int) -> int:
+        """Start of the bucket after the one holding `ms`."""
+        start = self.floor(ms)
+        if self.tz is None:
+            return start + self.size_ms
+        return self.floor(start + self.size_ms + HOUR_MS)  # a zone's day lasts 23 to 25 hours
+
     def floor_array(self, ms: np.ndarray) -> np.ndarray:
-        return self.origin_ms + (ms - self.origin_ms) // self.size_ms * self.size_ms
+        if self.tz is None:
+            return self.origin_ms + (ms - self.origin_ms) // self.size_ms * self.size_ms
+        if len(ms) == 0:
+            return np.asarray(ms, dtype=np.int64)
+        local = pd.to_datetime(np.asarray(ms, dtype=np.int64), unit="ms", utc=True).tz_convert(self.tz)
+        days = local.tz_localize(None).normalize()  # wall-clock midnights; never ambiguous in New York
+        if self.size_ms == WEEK_MS:
+            origin_weekday = (3 + self.origin_ms // DAY_MS) % 7  # 1970-01-01 was a Thursday (3)
+            days = days - pd.to_timedelta((days.weekday - origin_weekday) % 7, unit="D")
+        starts = days.tz_localize(self.tz).tz_convert("UTC")
+        return (starts.asi8 // 1_000_000).astype(np.int64)
 
 
 @dataclass(frozen=True)

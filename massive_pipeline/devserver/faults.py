@@ -8,7 +8,27 @@ them is a field here so that a test can turn exactly one on, by Python or over H
 
 "next N" counters count down on API requests (not on admin requests) and each request consumes at
 most one of them, in this order: `throttle_429_next`, `server_errors_next`, `html_504_next`,
-`malformed_json_next`, `unexpected_shape_next`.
+`malformed_json_next`, `unexpected_shape_next`. Two more count aggregates requests only:
+`empty_pages_next` (that many answers are a page without results that still carries a `next_url`)
+and `revise_skip_fetches` (that many *fetches*, i.e. first pages, are served before `revised_bars`
+take effect; the later pages of a fetch follow its first page).
+
+The real API's own behaviours (not faults of a broken server, but what the bundled server does
+not do by default because it follows the pipeline's conventions):
+- `empty_answer`: `"missing"`, `"null"` or `"list"` answers every aggregates request with
+  `status: OK`, `resultsCount: 0` and `results` absent, `null` or `[]`, whatever data the range has;
+- `short_answer_fraction`: each aggregates page keeps only the first fraction of its bars (0.5: the
+  first half) and announces no further page;
+- `delayed_status`: aggregates and snapshot answers carry `status: "DELAYED"`;
+- `revised_bars`: served bars starting at these Unix ms come with changed OHLCV (prices x 1.001,
+  volume + 1), as after a provider recalculation;
+- `problem_fields`: `[t_ms, field, kind]` triples; the served row starting at t_ms gets `field`
+  (`t`, `o`, `h`, `l`, `c`, `v`) as `null`, as the text `"abc"` (`"text"`) or left out (`"missing"`);
+- `snapshots_not_entitled`: every snapshot endpoint answers 403 `NOT_AUTHORIZED` (the free
+  currencies plan), aggregates stay served;
+- `bar_stamps`: `"massive"` (default) cuts and stamps day and week bars as the real API does -
+  forex and metals on UTC days, crypto and indices on US/Eastern days, weeks from Sunday - while
+  `"utc"` uses the pipeline's grid (UTC days, weeks from Monday 00:00 UTC).
 """
 
 from __future__ import annotations
@@ -25,7 +45,13 @@ _COUNTERS = (
     "throttle_429_next",
     "malformed_json_next",
     "unexpected_shape_next",
+    "empty_pages_next",
+    "revise_skip_fetches",
 )
+EMPTY_ANSWERS = ("", "missing", "null", "list")
+BAR_STAMPS = ("massive", "utc")
+PROBLEM_KINDS = ("null", "text", "missing")
+PROBLEM_FIELDS = ("t", "o", "h", "l", "c", "v")
 
 
 class FaultConfigError(ValueError):
@@ -57,6 +83,15 @@ class FaultConfig:
     delay_seconds: float = 0.0
     revision: int = 0
     not_entitled: bool = False
+    empty_answer: str = ""
+    short_answer_fraction: float = 0.0
+    delayed_status: bool = False
+    empty_pages_next: int = 0
+    revised_bars: list[int] = field(default_factory=list)
+    revise_skip_fetches: int = 0
+    problem_fields: list[tuple[int, str, str]] = field(default_factory=list)
+    snapshots_not_entitled: bool = False
+    bar_stamps: str = "massive"
 
     def update(self, **changes: Any) -> None:
         """Validate every change first, then apply them all, so a bad field changes nothing."""
@@ -66,12 +101,14 @@ class FaultConfig:
 
     def copy(self) -> FaultConfig:
         return dataclasses.replace(
-            self, bad_rows=list(self.bad_rows), spikes=list(self.spikes), holes=list(self.holes)
+            self, bad_rows=list(self.bad_rows), spikes=list(self.spikes), holes=list(self.holes),
+            revised_bars=list(self.revised_bars), problem_fields=list(self.problem_fields),
         )
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
         out["holes"] = [list(h) for h in self.holes]
+        out["problem_fields"] = [list(p) for p in self.problem_fields]
         return out
 
     def retry_after_header(self) -> str:
@@ -90,7 +127,7 @@ def _validate(name: str, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
             raise FaultConfigError(f"fault {name} must be a non-negative integer, got {value!r}")
         return int(value)
-    if name in ("send_retry_after", "stuck_next_url", "not_entitled"):
+    if name in ("send_retry_after", "stuck_next_url", "not_entitled", "delayed_status", "snapshots_not_entitled"):
         if not isinstance(value, bool):
             raise FaultConfigError(f"fault {name} must be true or false, got {value!r}")
         return value
@@ -100,12 +137,19 @@ def _validate(name: str, value: Any) -> Any:
         return _non_negative_number(name, value)
     if name == "delay_seconds":
         return _non_negative_number(name, value)
-    if name == "bad_rows_fraction":
+    if name in ("empty_answer", "bar_stamps"):
+        allowed = EMPTY_ANSWERS if name == "empty_answer" else BAR_STAMPS
+        if value not in allowed:
+            raise FaultConfigError(f"fault {name} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
+        return value
+    if name == "problem_fields":
+        return [_problem(item) for item in _sequence(name, value)]
+    if name in ("bad_rows_fraction", "short_answer_fraction"):
         number = _non_negative_number(name, value)
         if number > 1:
             raise FaultConfigError(f"fault {name} must be between 0 and 1, got {value!r}")
         return number
-    if name in ("bad_rows", "spikes"):
+    if name in ("bad_rows", "spikes", "revised_bars"):
         return [_ms(name, v) for v in _sequence(name, value)]
     # holes
     holes = []
@@ -118,6 +162,15 @@ def _validate(name: str, value: Any) -> Any:
             raise FaultConfigError(f"fault holes: end must be after start, got {item!r}")
         holes.append((start, end))
     return holes
+
+
+def _problem(item: Any) -> tuple[int, str, str]:
+    triple = _sequence("problem_fields", item)
+    if len(triple) != 3 or triple[1] not in PROBLEM_FIELDS or triple[2] not in PROBLEM_KINDS:
+        raise FaultConfigError(
+            f"fault problem_fields takes [t_ms, field, kind] with field one of {', '.join(PROBLEM_FIELDS)} "
+            f"and kind one of {', '.join(PROBLEM_KINDS)}, got {item!r}")
+    return _ms("problem_fields", triple[0]), triple[1], triple[2]
 
 
 def _non_negative_number(name: str, value: Any) -> float:

@@ -273,6 +273,7 @@ class DevServer:
         ctx = api.Context(
             now_ms=self.now_ms(), seed=self.seed, page_size=self.page_size, faults=self._faults_now(),
             base_url=f"http://{host}" if host else self.url,
+            take=lambda name: self._take_fault(name) is not None,
         )
         response = api.route(path, params, ctx)
         if self._take_fault("malformed_json_next") is not None:

@@ -9,6 +9,7 @@ from massive_pipeline.massive.errors import (
     MassiveAuthError,
     MassiveConnectionError,
     MassiveError,
+    MassiveNotEntitledError,
     MassiveNotFoundError,
     MassivePaginationError,
     MassiveRateLimitError,
@@ -16,12 +17,21 @@ from massive_pipeline.massive.errors import (
     MassiveServerError,
     MassiveTimeoutError,
 )
-from massive_pipeline.massive.models import BAR_COLUMNS, ClientStats, FetchResult, Snapshot, empty_bars
+from massive_pipeline.massive.models import (
+    BAR_COLUMNS,
+    FETCHED_COLUMNS,
+    PROBLEM_COLUMN,
+    ClientStats,
+    FetchResult,
+    Snapshot,
+    empty_bars,
+)
 from massive_pipeline.massive.provider import BarProvider, MassiveProvider
 from massive_pipeline.massive.redact import Redactor, redact
 
 __all__ = [
     "BAR_COLUMNS",
+    "FETCHED_COLUMNS",
     "BarProvider",
     "ClientStats",
     "FetchResult",
@@ -29,6 +39,7 @@ __all__ = [
     "MassiveClient",
     "MassiveConnectionError",
     "MassiveError",
+    "MassiveNotEntitledError",
     "MassiveNotFoundError",
     "MassivePaginationError",
     "MassiveProvider",
@@ -36,6 +47,7 @@ __all__ = [
     "MassiveResponseError",
     "MassiveServerError",
     "MassiveTimeoutError",
+    "PROBLEM_COLUMN",
     "Redactor",
     "Snapshot",
     "empty_bars",

@@ -13,7 +13,12 @@ Why it looks the way it does:
   at once (the same request would get the same answer); a `next_url` that does not advance (a URL
   already fetched, or a page with no bar newer than the pages before it) fails instead of looping.
 - A paginated answer is returned whole or not at all: pages are collected locally and the caller
-  gets either every bar or an exception.
+  gets either every bar or an exception - with two bounded exceptions the real API forces: pages
+  that keep announcing a `next_url` without bringing any result stop after `max_empty_pages` in a
+  row (a warning, `FetchResult.stopped_early`), and no fetch follows more than `max_pages` pages.
+- The real API's oddities are reported, not raised: empty and short answers, `DELAYED` statuses,
+  rows with null or non-numeric fields (kept, flagged in `provider_problem`), rows without a `t`
+  (counted), day/week bars stamped at midnight US/Eastern (moved onto the UTC grid, `stamps.py`).
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from massive_pipeline.massive.errors import (
     MassiveAuthError,
     MassiveConnectionError,
     MassiveError,
+    MassiveNotEntitledError,
     MassiveNotFoundError,
     MassivePaginationError,
     MassiveRateLimitError,
@@ -44,6 +50,8 @@ from massive_pipeline.massive.errors import (
     MassiveTimeoutError,
 )
 from massive_pipeline.massive.models import (
+    PROBLEM_COLUMN,
+    UNPLACEABLE_SAMPLE,
     ClientStats,
     FetchResult,
     ResponseShapeError,
@@ -54,6 +62,7 @@ from massive_pipeline.massive.models import (
     snapshot_from_v2,
 )
 from massive_pipeline.massive.redact import Redactor
+from massive_pipeline.massive.stamps import normalize_stamps
 from massive_pipeline.timeutil import to_utc
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
@@ -93,7 +102,8 @@ class MassiveClient:
         throttle_wait: float = 12.0,
         malformed_retries: int = 2,
         jitter: float = 0.25,
-        max_pages: int = 10_000,
+        max_pages: int = 1_000,
+        max_empty_pages: int = 3,
         sleep: Callable[[float], None] = time.sleep,
         logger: logging.Logger | None = None,
         transport: httpx.BaseTransport | None = None,
@@ -104,8 +114,8 @@ class MassiveClient:
         if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
             raise ValueError(f"MassiveClient base_url must start with http:// or https://, got {base_url!r}")
         for name, value in (("max_retries", max_retries), ("malformed_retries", malformed_retries),
-                            ("max_pages", max_pages)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < (1 if name == "max_pages" else 0):
+                            ("max_pages", max_pages), ("max_empty_pages", max_empty_pages)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < (1 if name.startswith("max_") else 0):
                 raise ValueError(f"MassiveClient {name} must be a non-negative integer, got {value!r}")
         for name, fvalue in (("backoff_base", backoff_base), ("backoff_max", backoff_max),
                              ("max_retry_after", max_retry_after), ("throttle_wait", throttle_wait),
@@ -125,6 +135,7 @@ class MassiveClient:
         self.malformed_retries = malformed_retries
         self.jitter = float(jitter)
         self.max_pages = max_pages
+        self.max_empty_pages = max_empty_pages
         self._sleep = sleep
         self._log = logger or logging.getLogger(__name__)
         self._rng = rng or random.Random()
@@ -193,16 +204,26 @@ class MassiveClient:
         cost = _Cost()
         pages: list[pd.DataFrame] = []
         newest: pd.Timestamp | None = None
+        statuses: dict[str, None] = {}
+        unplaceable: list[str] = []
+        warnings: list[str] = []
+        received = empty_pages = empty_run = 0
+        stopped: str | None = None
         for page, label, body in self._paginate(path, params, cost):
             self._check_status(body, label)
+            statuses[str(body.get("status"))] = None
             results = body.get("results")
             if results is not None and not isinstance(results, list):
                 raise self._shape_error(label, f"'results' is {type(results).__name__}, not a list")
             try:
-                bars = bars_from_results(results or [])
+                parsed = bars_from_results(results or [])
             except ResponseShapeError as exc:
                 raise self._shape_error(label, str(exc)) from None
+            bars = parsed.bars
+            received += len(bars) + len(parsed.unplaceable)
+            unplaceable.extend(f"page {page} {text}" for text in parsed.unplaceable)
             if len(bars):
+                empty_run = 0
                 page_newest = bars["ts"].max()
                 if newest is not None and page_newest <= newest and body.get("next_url"):
                     raise MassivePaginationError(
@@ -210,14 +231,43 @@ class MassiveClient:
                                      f"brings no bar after {newest.isoformat()} yet announces another page"),
                         method="GET", path=_path_of(label))
                 newest = page_newest if newest is None else max(newest, page_newest)
+            elif body.get("next_url"):
+                empty_pages += 1
+                empty_run += 1
+                if empty_run >= self.max_empty_pages:
+                    stopped = (f"{empty_run} consecutive pages without results still announced a next page; "
+                               f"stopped following next_url after page {page}")
+                    break
             pages.append(bars)
 
         frame = pd.concat(pages, ignore_index=True) if pages else empty_bars()
-        frame = frame[(frame["ts"] >= start_ts) & (frame["ts"] < end_ts)]
+        frame, moved = normalize_stamps(frame, multiplier, timespan)
+        inside = ((frame["ts"] >= start_ts) & (frame["ts"] < end_ts)).to_numpy()
+        restamped = int((moved & inside).sum())
+        frame = frame[inside]
         frame = frame.sort_values("ts", kind="stable")
         before = len(frame)
         frame = frame.drop_duplicates("ts", keep="last").reset_index(drop=True)
-        return FetchResult(bars=frame, requests=cost.requests, pages=cost.pages, duplicates=before - len(frame))
+        problem = frame[PROBLEM_COLUMN].astype(object)
+        frame[PROBLEM_COLUMN] = problem.where(problem.notna(), None)  # None, not NaN, on good rows
+        what = f"GET {path}"
+        if stopped is not None:
+            warnings.append(f"{what}: {stopped}; the answer may be incomplete")
+        if unplaceable:
+            warnings.append(f"{what}: {len(unplaceable)} row(s) without a usable t left out, e.g. "
+                            + "; ".join(unplaceable[:UNPLACEABLE_SAMPLE]))
+        problems = int(frame[PROBLEM_COLUMN].notna().sum())
+        if problems:
+            warnings.append(f"{what}: {problems} row(s) with null or non-numeric fields, e.g. "
+                            + "; ".join(frame[PROBLEM_COLUMN].dropna().astype(str).head(UNPLACEABLE_SAMPLE)))
+        for line in warnings:
+            self._emit(logging.WARNING, line)
+        return FetchResult(
+            bars=frame, requests=cost.requests, pages=cost.pages, duplicates=before - len(frame),
+            bars_received=received, statuses=tuple(statuses), empty_pages=empty_pages, problem_rows=problems,
+            unplaceable=len(unplaceable), unplaceable_sample=unplaceable[:UNPLACEABLE_SAMPLE],
+            restamped=restamped, stopped_early=stopped, warnings=warnings,
+        )
 
     def get_snapshot(self, ticker: str) -> Snapshot:
         """Latest quote/trade of one forex (`C:`) or crypto (`X:`) ticker."""
@@ -391,7 +441,8 @@ class MassiveClient:
             if status in (401, 403):
                 hint = ("check MASSIVE_API_KEY" if status == 401
                         else "not entitled: the plan of MASSIVE_API_KEY does not include this data")
-                raise MassiveAuthError(
+                error_type = MassiveAuthError if status == 401 else MassiveNotEntitledError
+                raise error_type(
                     self._redact(f"Massive API refused {label}: {status} {api_message} ({hint})"),
                     method="GET", path=_path_of(label), status=status, api_message=api_message)
             if status == 429:
@@ -471,6 +522,12 @@ class MassiveClient:
 
     def _check_status(self, body: dict[str, Any], label: str) -> None:
         status = body.get("status")
+        if status == "NOT_AUTHORIZED":  # seen as a 200 too: the same plan problem as a 403
+            detail = body.get("message") or body.get("error") or "not entitled"
+            raise MassiveNotEntitledError(
+                self._redact(f"Massive API refused {label}: NOT_AUTHORIZED {_snippet(str(detail), 300)} "
+                             "(not entitled: the plan of MASSIVE_API_KEY does not include this data)"),
+                method="GET", path=_path_of(label), status=403, api_message=str(detail))
         if status not in OK_STATUSES:
             raise self._shape_error(label, f"'status' is {status!r}, expected one of {sorted(OK_STATUSES)}")
 

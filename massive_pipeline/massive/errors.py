@@ -39,6 +39,14 @@ class MassiveAuthError(MassiveError):
     """401 (key missing or unknown) or 403 (plan not entitled); retrying cannot help."""
 
 
+class MassiveNotEntitledError(MassiveAuthError):
+    """403 / `NOT_AUTHORIZED`: the key is fine but its plan does not cover this endpoint.
+
+    Waiting or retrying cannot help until the plan changes, so callers stop asking (the snapshot
+    schedule re-checks once a UTC day) instead of spending their budget on it.
+    """
+
+
 class MassiveRateLimitError(MassiveError):
     """Still answered 429 after the allowed number of throttled retries."""
 
@@ -71,6 +79,7 @@ __all__ = [
     "MassiveAuthError",
     "MassiveConnectionError",
     "MassiveError",
+    "MassiveNotEntitledError",
     "MassiveNotFoundError",
     "MassivePaginationError",
     "MassiveRateLimitError",

@@ -17,7 +17,12 @@ import pandas as pd
 from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
 BAR_COLUMNS: tuple[str, ...] = ("ts", "open", "high", "low", "close", "volume", "vwap", "trades")
-_REQUIRED_ROW_KEYS: dict[str, str] = {"t": "ts", "o": "open", "h": "high", "l": "low", "c": "close", "v": "volume"}
+# A text on rows whose OHLCV the provider sent null, missing or non-numeric (None on good rows); the
+# validation rejects such rows with this text as the reason, so they land in `rejected_candles`.
+PROBLEM_COLUMN = "provider_problem"
+FETCHED_COLUMNS: tuple[str, ...] = (*BAR_COLUMNS, PROBLEM_COLUMN)
+_VALUE_ROW_KEYS: dict[str, str] = {"o": "open", "h": "high", "l": "low", "c": "close", "v": "volume"}
+UNPLACEABLE_SAMPLE = 5
 
 
 class ResponseShapeError(ValueError):
@@ -47,17 +52,50 @@ class ClientStats:
 
 @dataclass
 class FetchResult:
-    """Bars of one ranged fetch plus what it cost, so callers can report API spend per partition."""
+    """Bars of one ranged fetch plus what it cost and what the answer looked like.
+
+    The real API answers with empty or short pages, `DELAYED` statuses, rows with null fields and
+    pages that announce more without bringing any; none of that fails a fetch, so the caller needs
+    the facts to report them (asset metadata) instead of trusting the frame as the whole truth:
+    - `bars_received`: rows the answer held (before the window filter and de-duplication);
+      `empty` is True when the answer held none at all,
+    - `statuses`: every distinct `status` the pages carried, in order (e.g. `("OK", "DELAYED")`),
+    - `problem_rows`: rows kept with NaN fields and a `provider_problem` text,
+    - `unplaceable`/`unplaceable_sample`: rows without a usable `t`, which cannot be placed,
+    - `restamped`: day/week bars whose provider stamp was moved onto the pipeline's grid,
+    - `stopped_early`: why pagination stopped before the API said it was done (None: it did not),
+    - `warnings`: one line per such event, ready for a log or metadata.
+    """
 
     bars: pd.DataFrame
     requests: int
     pages: int
     duplicates: int
+    bars_received: int = 0
+    statuses: tuple[str, ...] = ()
+    empty_pages: int = 0
+    problem_rows: int = 0
+    unplaceable: int = 0
+    unplaceable_sample: list[str] = field(default_factory=list)
+    restamped: int = 0
+    stopped_early: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        """The provider sent no bar at all for the range (which may still hold data: say so, delete nothing)."""
+        return self.bars_received == 0
+
+    @property
+    def provider_status(self) -> str:
+        """The statuses as one text for metadata: `OK`, `DELAYED`, or `OK,DELAYED` when pages differed."""
+        return ",".join(self.statuses) if self.statuses else "none"
 
     def __repr__(self) -> str:
         return (
             f"FetchResult(bars={len(self.bars)} rows, requests={self.requests}, pages={self.pages}, "
-            f"duplicates={self.duplicates})"
+            f"duplicates={self.duplicates}, received={self.bars_received}, status={self.provider_status}, "
+            f"problem_rows={self.problem_rows}, unplaceable={self.unplaceable}, stopped_early={self.stopped_early!r})"
         )
 
 
@@ -92,43 +130,92 @@ def empty_bars() -> pd.DataFrame:
             "ts": pd.Series([], dtype="datetime64[ns, UTC]"),
             **{c: pd.Series([], dtype="float64") for c in ("open", "high", "low", "close", "volume", "vwap")},
             "trades": pd.Series([], dtype="Int64"),
+            PROBLEM_COLUMN: pd.Series([], dtype=object),
         }
     )
 
 
-def _first_true(mask: pd.Series | np.ndarray) -> int:
-    return int(np.flatnonzero(np.asarray(mask))[0])
+@dataclass
+class ParsedPage:
+    """One page's rows as bar columns, and the rows that could not be placed (no usable `t`)."""
+
+    bars: pd.DataFrame
+    unplaceable: list[str]
+
+    @property
+    def problem_rows(self) -> int:
+        return int(self.bars[PROBLEM_COLUMN].notna().sum())
 
 
-def _required_numeric(raw: pd.DataFrame, key: str) -> pd.Series:
+def _describe(row: dict[str, Any], key: str) -> str | None:
+    """Why `row[key]` is not a usable number, or None when it is."""
+    if key not in row:
+        return f"{key} missing"
+    value = row[key]
+    if value is None:
+        return f"{key} is null"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return f"{key} is {value!r:.30} (not a number)"
+    if not math.isfinite(value):
+        return f"{key} is {value!r} (not finite)"
+    return None
+
+
+def _suspects(raw: pd.DataFrame, key: str) -> np.ndarray:
+    """Indices of rows whose `key` may be unusable; a cheap vectorized superset of the bad ones."""
+    if key not in raw.columns:
+        return np.arange(len(raw))
     col = raw[key]
-    if not is_numeric_dtype(col) or is_bool_dtype(col):
-        # Only reached when some value is not a JSON number; find the first such row to name it.
-        bad = col.map(lambda x: isinstance(x, bool) or not isinstance(x, (int, float)) or x != x)
-        i = _first_true(bad)
-        raise ResponseShapeError(f"results[{i}] has a missing or non-numeric {key!r}: {col.iloc[i]!r:.40}")
-    values = col.astype("float64")
-    not_finite = ~np.isfinite(values.to_numpy())
-    if not_finite.any():
-        i = _first_true(not_finite)
-        raise ResponseShapeError(f"results[{i}] has a missing or non-finite {key!r}")
-    return values
+    if is_numeric_dtype(col) and not is_bool_dtype(col):
+        return np.flatnonzero(~np.isfinite(col.to_numpy(dtype="float64")))
+    numbers = col.map(lambda x: isinstance(x, (int, float)) and not isinstance(x, bool))
+    values = pd.to_numeric(col.where(numbers), errors="coerce").to_numpy(dtype="float64")
+    return np.flatnonzero(~np.isfinite(values))
 
 
-def bars_from_results(results: list[Any]) -> pd.DataFrame:
-    """Convert one page's `results` into bar columns (unsorted, possibly with duplicate ts)."""
+def bars_from_results(results: list[Any]) -> ParsedPage:
+    """Convert one page's `results` into bar columns (unsorted, possibly with duplicate ts).
+
+    A row with a null, missing or non-numeric OHLCV field is kept with NaN there and a short
+    `provider_problem` text (`o is null`, `h is 'abc' (not a number)`, `c missing`), so one bad row
+    never costs the fetch and the validation can quarantine it with that reason. A row without a
+    usable `t` cannot be placed in time: it is left out and described in `unplaceable`. Only the
+    suspect rows are inspected one by one; a clean page stays fully vectorized.
+    """
     if not results:
-        return empty_bars()
+        return ParsedPage(empty_bars(), [])
     not_obj = [i for i, r in enumerate(results) if not isinstance(r, dict)]
     if not_obj:
         i = not_obj[0]
         raise ResponseShapeError(f"results[{i}] is {type(results[i]).__name__}, not an object")
     raw = pd.DataFrame.from_records(results)
-    for key in _REQUIRED_ROW_KEYS:
-        if key not in raw.columns:
-            raise ResponseShapeError(f"results[0] has no {key!r}")
-    out = pd.DataFrame({name: _required_numeric(raw, key) for key, name in _REQUIRED_ROW_KEYS.items()})
-    out["ts"] = pd.to_datetime(out["ts"].round().astype("int64"), unit="ms", utc=True).astype("datetime64[ns, UTC]")
+    problems: dict[int, list[str]] = {}
+    for key in _VALUE_ROW_KEYS:
+        for i in _suspects(raw, key):
+            text = _describe(results[int(i)], key)
+            if text is not None:
+                problems.setdefault(int(i), []).append(text)
+    unplaceable: list[str] = []
+    bad_t = {int(i): _describe(results[int(i)], "t") for i in _suspects(raw, "t")}
+    bad_t = {i: text for i, text in bad_t.items() if text is not None}
+    for i, text in bad_t.items():
+        unplaceable.append(f"results[{i}]: {text}")
+    out = pd.DataFrame({
+        name: pd.to_numeric(raw[key], errors="coerce") if key in raw.columns else np.nan
+        for key, name in _VALUE_ROW_KEYS.items()
+    }, index=raw.index).astype("float64")
+    for name in _VALUE_ROW_KEYS.values():  # "abc", True, inf: NaN, never a value from a coercion
+        out.loc[~np.isfinite(out[name].to_numpy()), name] = np.nan
+    if problems:
+        for i, texts in problems.items():
+            for text in texts:
+                out.iat[i, out.columns.get_loc(_VALUE_ROW_KEYS[text.split(" ", 1)[0]])] = np.nan
+    t = pd.to_numeric(raw["t"], errors="coerce") if "t" in raw.columns else pd.Series(np.nan, index=raw.index)
+    keep = np.ones(len(raw), dtype=bool)
+    keep[list(bad_t)] = False
+    out["ts"] = pd.to_datetime(
+        t.where(keep, 0).astype("float64").round().astype("int64"), unit="ms", utc=True
+    ).astype("datetime64[ns, UTC]")
     out["vwap"] = (
         pd.to_numeric(raw["vw"], errors="coerce").astype("float64") if "vw" in raw.columns else np.nan
     )
@@ -136,7 +223,14 @@ def bars_from_results(results: list[Any]) -> pd.DataFrame:
         out["trades"] = pd.to_numeric(raw["n"], errors="coerce").round().astype("Int64")
     else:
         out["trades"] = pd.Series(pd.NA, index=out.index, dtype="Int64")
-    return out[list(BAR_COLUMNS)]
+    problem = pd.Series(None, index=out.index, dtype=object)
+    for i, texts in problems.items():
+        problem.iat[i] = "; ".join(texts)
+    out[PROBLEM_COLUMN] = problem
+    out = out[list(FETCHED_COLUMNS)]
+    if not keep.all():
+        out = out[keep].reset_index(drop=True)
+    return ParsedPage(out, unplaceable)
 
 
 def _num(value: Any) -> float | None:

@@ -15,7 +15,12 @@ from typing import Protocol, runtime_checkable
 import pandas as pd
 
 from massive_pipeline.massive.client import MassiveClient
-from massive_pipeline.massive.errors import MassiveAuthError, MassiveError, MassiveNotFoundError
+from massive_pipeline.massive.errors import (
+    MassiveAuthError,
+    MassiveError,
+    MassiveNotEntitledError,
+    MassiveNotFoundError,
+)
 from massive_pipeline.massive.models import FetchResult, Snapshot
 from massive_pipeline.timeframes import Timeframe, parse_timeframe
 
@@ -52,26 +57,51 @@ class MassiveProvider:
 
         A 401 propagates (nothing will work with that key); a 403/404 from `/v3/snapshot` means the
         plan or deployment lacks it, so every ticker falls back. Per-ticker failures of the fallback
-        are reported in the dict, not raised, so one bad ticker does not hide the others.
+        are reported in the dict, not raised, so one bad ticker does not hide the others. A 403 on a
+        market's single-ticker endpoint stands for every ticker of that market (the plan, not the
+        ticker, is the problem), so the others are not asked. When no ticker could be served and
+        every endpoint tried refused for the plan, `MassiveNotEntitledError` says so once, naming
+        the endpoints, so the caller can stop asking instead of spending requests every tick.
         """
         wanted = list(dict.fromkeys(tickers))
+        refused: dict[str, str] = {}  # endpoint -> reason
         try:
             found, errors = self.client.get_universal_snapshot(wanted)
         except (MassiveAuthError, MassiveNotFoundError) as exc:
             if isinstance(exc, MassiveAuthError) and exc.status != 403:
                 raise
+            if isinstance(exc, MassiveNotEntitledError):
+                refused["/v3/snapshot"] = str(exc)
             self._log.info("universal snapshot unavailable (%s); using single-ticker snapshots", exc.status)
             found, errors = [], dict.fromkeys(wanted, "universal snapshot unavailable")
         by_ticker = {s.ticker: s for s in found}
         for ticker in [t for t in wanted if t not in by_ticker]:
+            endpoint = single_snapshot_endpoint(ticker)
+            if endpoint in refused:
+                errors[ticker] = refused[endpoint]
+                continue
             try:
                 by_ticker[ticker] = self.client.get_snapshot(ticker)
             except MassiveAuthError as exc:
                 if exc.status != 403:
                     raise
                 errors[ticker] = str(exc)
+                if isinstance(exc, MassiveNotEntitledError):
+                    refused[endpoint] = str(exc)
             except (MassiveError, ValueError) as exc:
                 errors[ticker] = f"{errors.get(ticker, 'missing')}; single-ticker snapshot: {exc}"
             else:
                 errors.pop(ticker, None)
+        if not by_ticker and refused and all(single_snapshot_endpoint(t) in refused for t in wanted):
+            raise MassiveNotEntitledError(
+                "Massive snapshots are not on this plan: " + ", ".join(sorted(refused))
+                + " answered 403 NOT_AUTHORIZED (single-ticker forex/crypto snapshots are not on the free "
+                "currencies plan; aggregates are unaffected). Upgrade the plan or leave the snapshot "
+                "schedule off.", method="GET", path=sorted(refused)[0], status=403)
         return [by_ticker[t] for t in wanted if t in by_ticker], errors
+
+
+def single_snapshot_endpoint(ticker: str) -> str:
+    """The single-ticker snapshot path template a ticker is served by (one per market)."""
+    market = "crypto" if ticker.startswith("X:") else "forex" if ticker.startswith("C:") else "none"
+    return f"/v2/snapshot/locale/global/markets/{market}/tickers/{{ticker}}"

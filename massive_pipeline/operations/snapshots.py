@@ -5,14 +5,25 @@ back to single-ticker snapshots for what that endpoint does not serve), appends 
 the `snapshots` table (history is kept), and publishes each on Redis channel
 `asset:update:{symbol}` when `MASSIVE_REDIS_URL` is set. The priority refresh requests it every
 5 minutes through `snapshots_job`; its request comes from the limiter's critical reserve.
+
+Snapshots are not on every plan (single-ticker forex/crypto snapshots are not on the free
+currencies plan). When every snapshot endpoint answers 403 `NOT_AUTHORIZED`, the asset says so
+once - an error naming the endpoints and the plan problem, and an `AssetObservation` of `snapshots`
+with `entitlement: not_entitled` - and fails without retries. The schedule reads that observation
+through the instance and skips with its reason for the rest of that UTC day, so no critical
+request is spent every 5 minutes on an answer known in advance; the first tick of the next UTC day
+asks again, so an upgraded plan is picked up within a day.
 """
 
 from typing import Any
 
+import pandas as pd
 from dagster import (
     AssetExecutionContext,
     AssetKey,
+    AssetObservation,
     AssetsDefinition,
+    DagsterInstance,
     Failure,
     MaterializeResult,
     MetadataValue,
@@ -27,6 +38,7 @@ from dagster import (
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 from massive_pipeline.catalog import Catalog
+from massive_pipeline.massive.errors import MassiveNotEntitledError
 from massive_pipeline.massive.models import Snapshot
 from massive_pipeline.operations.publisher import RedisPublisherResource, RedisPublishError
 from massive_pipeline.operations.refresh import CRITICAL_RUN_PRIORITY, tick_time
@@ -44,6 +56,8 @@ from massive_pipeline.store_resource import CandleStoreResource
 SNAPSHOTS_KEY = AssetKey(["snapshots"])
 SNAPSHOTS_JOB = "snapshots_job"
 EVENT_TYPE = "snapshot"
+ENTITLEMENT = "entitlement"
+NOT_ENTITLED = "not_entitled"
 
 
 def snapshot_event(symbol: str, snap: Snapshot) -> dict[str, Any]:
@@ -94,7 +108,13 @@ def build_snapshots_asset(catalog: Catalog) -> AssetsDefinition:
     ) -> MaterializeResult:
         with massive.provider(critical=True) as provider:
             before = provider.client.stats.requests
-            found, errors = provider.snapshots(list(by_ticker))
+            try:
+                found, errors = provider.snapshots(list(by_ticker))
+            except MassiveNotEntitledError as exc:
+                requests = provider.client.stats.requests - before
+                _record_not_entitled(context, str(exc), requests)
+                raise Failure(description=str(exc), metadata={"api_requests": requests, ENTITLEMENT: NOT_ENTITLED},
+                              allow_retries=False) from None
             requests = provider.client.stats.requests - before
         if not found:
             raise Failure(
@@ -124,6 +144,7 @@ def build_snapshots_asset(catalog: Catalog) -> AssetsDefinition:
         for ticker, error in errors.items():
             context.log.warning(f"snapshot of {ticker} unavailable: {error}")
         metadata: dict[str, Any] = {
+            ENTITLEMENT: "ok",
             "snapshots_stored": len(events),
             "api_requests": requests,
             "missing": MetadataValue.json(errors) if errors else "none",
@@ -135,6 +156,41 @@ def build_snapshots_asset(catalog: Catalog) -> AssetsDefinition:
         return MaterializeResult(metadata=metadata)
 
     return snapshots
+
+
+def _record_not_entitled(context: AssetExecutionContext, reason: str, requests: int) -> None:
+    """Say it once in the run's log and leave the fact where the schedule can read it."""
+    checked_at = context.run.tags.get(REQUESTED_AT_TAG) or pd.Timestamp.now(tz="UTC").isoformat()
+    context.log.error(f"{reason} The snapshot schedule skips until the next UTC day.")
+    context.log_event(AssetObservation(asset_key=SNAPSHOTS_KEY, metadata={
+        ENTITLEMENT: NOT_ENTITLED, "reason": reason, "checked_at": checked_at, "api_requests": requests,
+    }))
+
+
+def entitlement_skip_reason(instance: DagsterInstance, at: pd.Timestamp) -> str | None:
+    """Why a snapshot tick at `at` should not ask again, or None when it should.
+
+    Skips only when the latest word on the snapshots is a not-entitled observation made the same
+    UTC day as `at` (its `checked_at` is the tick time of the run that made it) and no snapshot
+    was stored after it.
+    """
+    observations = instance.fetch_observations(SNAPSHOTS_KEY, limit=1).records
+    if not observations:
+        return None
+    record = observations[0]
+    observation = record.asset_observation
+    meta = observation.metadata if observation is not None else {}
+    if ENTITLEMENT not in meta or meta[ENTITLEMENT].value != NOT_ENTITLED:
+        return None
+    materializations = instance.fetch_materializations(SNAPSHOTS_KEY, limit=1).records
+    if materializations and materializations[0].storage_id > record.storage_id:
+        return None
+    checked = pd.Timestamp(str(meta["checked_at"].value))
+    checked = checked.tz_localize("UTC") if checked.tzinfo is None else checked.tz_convert("UTC")
+    if checked.floor("D") != at.tz_convert("UTC").floor("D"):
+        return None  # a new UTC day: ask once more, the plan may have been upgraded
+    return (f"snapshots not entitled (checked {checked:%Y-%m-%d %H:%M} UTC, asked again after 00:00 UTC): "
+            f"{meta['reason'].value}")
 
 
 def build_snapshots_job() -> UnresolvedAssetJobDefinition:
@@ -158,6 +214,9 @@ def build_snapshots_schedule(settings: OperationsSettings) -> ScheduleDefinition
         if running:
             run_id = next(iter(running.values()))
             return SkipReason(f"snapshot run {run_id[:8]} from an earlier tick is still in progress")
+        not_entitled = entitlement_skip_reason(context.instance, at)
+        if not_entitled is not None:
+            return SkipReason(not_entitled)
         stamp = iso_minute(at)
         return RunRequest(
             run_key=f"{Purpose.SNAPSHOTS.value}:{stamp}",
