@@ -207,3 +207,30 @@ def test_a_forming_d1_never_rebuilt_is_stale_by_verify(tmp_path):
     # measured from 00:05, when the bar was built, not from the end of the day it had not seen yet
     assert "trading behind" in next_day["detail"], next_day["detail"]
     store.dispose()
+
+
+def test_a_delayed_answer_with_malformed_rows_stores_the_rest_and_quarantines_them(env, database_url):
+    store = CandleStore(database_url)
+    with instance_for_test() as instance:
+        _backfill(instance)
+        stored = store.read("EURUSD", "M1", LO, HI)
+        bad_null, bad_text = stored["ts"].iloc[50], stored["ts"].iloc[1500]
+        env.set_faults(
+            delayed_status=True,
+            problem_fields=[[_ms(bad_null), "o", "null"], [_ms(bad_text), "h", "text"]],
+            revised_bars=[_ms(stored["ts"].iloc[7])],
+        )
+        summaries = _backfill(instance)
+        m1 = next(s for s in summaries if Timeframe.M1 in s.timeframes)
+        assert m1.success
+        meta = _partition_metadata(instance, Timeframe.M1, m1.run_id)["2026-10-07"]
+        assert meta["provider_status"] == "DELAYED" and meta["provider_problem_rows"] == 2
+    rejected = store.rejected("EURUSD", "M1").set_index("ts")
+    assert "o is null" in rejected.loc[bad_null, "reason"]
+    assert "h is" in rejected.loc[bad_text, "reason"] and "not a number" in rejected.loc[bad_text, "reason"]
+    # the malformed copies were refused; the good bars stored before stay, and the ranged fetch went on
+    after = store.read("EURUSD", "M1", LO, HI)
+    assert len(after) == len(stored)
+    assert (after.set_index("ts").loc[[bad_null, bad_text], "open"] == stored.set_index("ts").loc[[bad_null, bad_text], "open"]).all()
+    assert list(store.revisions(["EURUSD"], ["M1"])["ts"]) == [stored["ts"].iloc[7]]
+    store.dispose()

@@ -21,7 +21,12 @@ from dagster import (
 )
 
 from massive_pipeline.assets.partitions import partitions_for, window_bounds
-from massive_pipeline.assets.write_report import CandleWriteConfig, write_metadata, write_summary
+from massive_pipeline.assets.write_report import (
+    CandleWriteConfig,
+    fetch_metadata,
+    write_metadata,
+    write_summary,
+)
 from massive_pipeline.catalog import Catalog, SymbolSpec
 from massive_pipeline.quality.checks import candle_check_events, candle_check_specs
 from massive_pipeline.quality.validation import quarantine, validate_bars
@@ -95,12 +100,15 @@ def _fetched_asset(spec: SymbolSpec, tf: Timeframe) -> AssetsDefinition:
             run_id=context.run.run_id,
         )
         _record_sync(store, spec, tf)
+        for warning in fetched.warnings:
+            context.log.warning(f"{spec.symbol} {tf.value}: {warning}")
         _log_write(context, f"{spec.symbol} {tf.value} {start:%Y-%m-%d}..{end:%Y-%m-%d}", result,
-                   f"{fetched.requests} API request(s), {checked.rows_rejected} rejected")
+                   f"{fetched.requests} API request(s), status {fetched.provider_status}, "
+                   f"{checked.rows_rejected} rejected")
         yield MaterializeResult(
             metadata=write_metadata(
-                result, bars, api_requests=fetched.requests, api_pages=fetched.pages,
-                window=f"{start.isoformat()} .. {end.isoformat()}", **checked.metadata(),
+                result, bars, window=f"{start.isoformat()} .. {end.isoformat()}", **fetch_metadata(fetched),
+                **checked.metadata(),
             )
         )
         yield from candle_check_events(

@@ -11,6 +11,7 @@ import pandas as pd
 from dagster import Config, MetadataValue
 from pydantic import Field
 
+from massive_pipeline.massive import FetchResult
 from massive_pipeline.quality.tables import markdown_table
 from massive_pipeline.store import WriteResult
 
@@ -67,6 +68,28 @@ def write_metadata(result: WriteResult, bars: pd.DataFrame, **extra: object) -> 
         key = "removed_bars" if result.rows_removed else "missing_from_answer_sample"
         meta[key] = MetadataValue.md(markdown_table(result.missing, BAR_COLUMNS, SAMPLE_ROWS))
     meta.update(extra)
+    return meta
+
+
+def fetch_metadata(fetched: FetchResult) -> dict[str, object]:
+    """What the provider's answer looked like: its status, how much it held, what it got wrong."""
+    meta: dict[str, object] = {
+        "api_requests": fetched.requests,
+        "api_pages": fetched.pages,
+        "provider_status": fetched.provider_status,
+        "bars_received": fetched.bars_received,
+        "provider_problem_rows": fetched.problem_rows,
+        "restamped_bars": fetched.restamped,
+    }
+    if fetched.unplaceable:
+        meta["unplaceable_rows"] = fetched.unplaceable
+        meta["unplaceable_sample"] = MetadataValue.json(list(fetched.unplaceable_sample))
+    if fetched.empty_pages:
+        meta["empty_pages"] = fetched.empty_pages
+    if fetched.stopped_early:
+        meta["pagination_stopped_early"] = fetched.stopped_early
+    if fetched.warnings:
+        meta["provider_warnings"] = MetadataValue.json(list(fetched.warnings))
     return meta
 
 
