@@ -70,6 +70,14 @@ def _differs(old: np.ndarray, new: np.ndarray) -> np.ndarray:
     return (old != new) & ~(np.isnan(old) & np.isnan(new))
 
 
+def _members(values: np.ndarray, sorted_pool: np.ndarray) -> np.ndarray:
+    """`np.isin` for a sorted pool, by binary search (both sides are sorted windows)."""
+    if not len(sorted_pool) or not len(values):
+        return np.zeros(len(values), dtype=bool)
+    pos = np.minimum(np.searchsorted(sorted_pool, values), len(sorted_pool) - 1)
+    return sorted_pool[pos] == values
+
+
 def plan_merge(
     stored: StoredWindow,
     answer_ts_ns: np.ndarray,
@@ -83,8 +91,8 @@ def plan_merge(
     has them (a derived bar whose base bars were trimmed by retention would otherwise be replaced
     by one built from part of its base).
     """
-    in_answer = np.isin(stored.ts_ns, answer_ts_ns, assume_unique=True)
-    in_store = np.isin(answer_ts_ns, stored.ts_ns, assume_unique=True)
+    in_answer = _members(stored.ts_ns, answer_ts_ns)
+    in_store = _members(answer_ts_ns, stored.ts_ns)
     answer_keep = np.ones(len(answer_ts_ns), dtype=bool)
     protected = np.zeros(len(stored), dtype=bool)
     if protect_before_ns is not None:
