@@ -26,6 +26,7 @@ COMMAND_MODULES: list[str] = [
 
 CRITICAL_DEMO_SYMBOLS = ("XAUUSD", "EURUSD", "BTCUSD")
 DEMO_DAYS = 7
+DEMO_END_ENV = "MASSIVE_DEMO_END"
 
 
 class UsageError(Exception):
@@ -126,12 +127,41 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     return 0
 
 
+def demo_window(end: dt.date | None, days: int, today: dt.date) -> tuple[dt.date, dt.date, pd.Timestamp | None]:
+    """The demo's first and last UTC day, and the bundled server's clock.
+
+    Without an end day the demo shows the last `days` days up to `today`, today's partition still
+    forming, as a user expects. With one it covers only completed days, and the server's clock is
+    frozen at the end of that day: every run of the demo then stores the same bars, whatever the
+    wall clock says (what a test comparing the UI with the store needs).
+    """
+    if days < 1:
+        raise UsageError(f"--days must be at least 1, got {days}")
+    if end is None:
+        return today - dt.timedelta(days=days - 1), today, None
+    return end - dt.timedelta(days=days - 1), end, pd.Timestamp(end, tz="UTC") + pd.Timedelta(days=1)
+
+
+def _demo_end(args: argparse.Namespace) -> dt.date | None:
+    """`--end`, else `$MASSIVE_DEMO_END`, else None (today)."""
+    if args.end is not None:
+        return args.end
+    text = os.environ.get(DEMO_END_ENV, "").strip()
+    if not text:
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"{DEMO_END_ENV} is not a date (YYYY-MM-DD): {text!r}") from None
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from massive_pipeline.devserver import DevServer
 
+    start, end, server_now = demo_window(_demo_end(args), args.days, pd.Timestamp.now(tz="UTC").date())
     os.environ.setdefault("DAGSTER_HOME", str(dagster_home()))
     home = dagster_home()
-    with DevServer(port=0, rate_limit=args.rate_limit, rate_window_seconds=60.0) as server:
+    with DevServer(port=0, rate_limit=args.rate_limit, rate_window_seconds=60.0, now=server_now) as server:
         os.environ["MASSIVE_BASE_URL"] = server.url
         os.environ.setdefault("MASSIVE_API_KEY", "demo-key")
         from massive_pipeline.catalog import load_catalog
@@ -139,8 +169,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
         catalog = load_catalog()
         specs = [catalog.get(s) for s in CRITICAL_DEMO_SYMBOLS]
-        end = pd.Timestamp.now(tz="UTC").date()
-        start = end - dt.timedelta(days=DEMO_DAYS - 1)
         print(f"bundled Massive-compatible server at {server.url} ({args.rate_limit} requests/minute)")
         print(f"DAGSTER_HOME={home}")
         print(f"backfilling {', '.join(CRITICAL_DEMO_SYMBOLS)} × {len(Timeframe)} timeframes, {start}..{end}")
@@ -191,8 +219,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="massive-pipeline", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    demo = sub.add_parser("demo", help="backfill the last 7 days of XAUUSD, EURUSD, BTCUSD from the bundled server")
+    demo = sub.add_parser("demo", help="backfill the last 7 days (or --days up to --end) of XAUUSD, EURUSD, BTCUSD from the bundled server")
     demo.add_argument("--rate-limit", type=int, default=5, help="the bundled server's requests per minute")
+    demo.add_argument("--end", type=_date, default=None,
+                      help=f"last UTC day (default ${DEMO_END_ENV}, else today); the server's clock stops at its end")
+    demo.add_argument("--days", type=int, default=DEMO_DAYS, help=f"UTC days up to --end (default {DEMO_DAYS})")
     demo.set_defaults(func=cmd_demo)
 
     bf = sub.add_parser("backfill", help="materialize candle partitions through Dagster")

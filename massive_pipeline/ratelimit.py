@@ -16,7 +16,12 @@ with atomic check-and-insert); this module adds what the pipeline needs on top:
   timestamp by the time it meant to sleep, so a process that overslept or waited for the file
   lock records its request in the past and frees its slot early; under three competing processes
   that let 7 requests into a 5-request window. Here each attempt is a new item stamped "now", and
-  the bucket's `waiting()` only tells how long to sleep before the next attempt.
+  the bucket's `waiting()` only tells how long to sleep before the next attempt;
+* a race-free first start: every process of a deployment builds its limiter at the same moment
+  on first start, so each backend creates every table it uses (both buckets, the statistics)
+  idempotently under one cross-process lock before any use. Without it PostgreSQL's concurrent
+  `CREATE TABLE IF NOT EXISTS` fails with a unique violation on `pg_type`, SQLite's switch to WAL
+  fails with "database is locked", and `reset()` met a bucket table nobody had created yet.
 """
 
 from __future__ import annotations
@@ -24,19 +29,26 @@ from __future__ import annotations
 import math
 import sqlite3
 import time
+import zlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pyrate_limiter import AbstractBucket, PostgresBucket, Rate, RateItem, RedisBucket, SQLiteBucket
+from pyrate_limiter.buckets.postgres import Queries as PostgresQueries
+from pyrate_limiter.buckets.sqlite_bucket import Queries as SQLiteQueries
 
 from massive_pipeline.settings import dagster_home
 from massive_pipeline.store.engine import mask_url
 
 TOTAL_BUCKET = "massive_total"
 SHARED_BUCKET = "massive_noncritical"
+BUCKETS = (TOTAL_BUCKET, SHARED_BUCKET)
 _STAT_FIELDS = ("acquired", "acquired_critical", "waits", "wait_seconds", "waiting")
+# One advisory-lock key for the PostgreSQL backend's schema, the same in every process (CRC-32,
+# not `hash()`, which is salted per interpreter).
+_PG_SCHEMA_LOCK = zlib.crc32(b"massive_pipeline.ratelimit schema") & 0x7FFFFFFF
 
 
 class RateLimiterConfigError(ValueError):
@@ -101,13 +113,27 @@ class _Backend(ABC):
 
 class _SQLiteBackend(_Backend):
     def __init__(self, path: Path) -> None:
+        from filelock import FileLock
+
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.label = f"sqlite:{path}"
         self._buckets: list[SQLiteBucket] = []
         self._conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("CREATE TABLE IF NOT EXISTS limiter_stats (name TEXT PRIMARY KEY, value REAL NOT NULL)")
+        # Switching a new file to WAL takes an exclusive lock without waiting for it: two
+        # processes doing it at once fail with "database is locked". pyrate-limiter's buckets
+        # serialize on this file lock (the same path), so the whole setup is done under it.
+        # Released before the buckets are built: they take it themselves (a second FileLock on
+        # the same file would wait for this one).
+        with FileLock(f"{path}.lock"):
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute(
+                "CREATE TABLE IF NOT EXISTS limiter_stats (name TEXT PRIMARY KEY, value REAL NOT NULL)"
+            )
+            for name in BUCKETS:
+                self._conn.execute(SQLiteQueries.CREATE_BUCKET_TABLE.format(table=name))
+                self._conn.execute(SQLiteQueries.CREATE_INDEX_ON_TIMESTAMP.format(
+                    index_name=f"idx_{name}_rate_item_timestamp", table_name=name))
 
     def bucket(self, name: str, rates: list[Rate]) -> AbstractBucket:
         bucket = SQLiteBucket.init_from_file(rates, table=name, db_path=str(self.path), use_file_lock=True)
@@ -115,10 +141,7 @@ class _SQLiteBackend(_Backend):
         return bucket
 
     def used_since(self, name: str, since_ms: int) -> int:
-        try:
-            row = self._conn.execute(f'SELECT COUNT(*) FROM "{name}" WHERE item_timestamp >= ?', (since_ms,)).fetchone()
-        except sqlite3.OperationalError:
-            return 0
+        row = self._conn.execute(f'SELECT COUNT(*) FROM "{name}" WHERE item_timestamp >= ?', (since_ms,)).fetchone()
         return int(row[0])
 
     def incr(self, field: str, delta: float) -> None:
@@ -133,8 +156,8 @@ class _SQLiteBackend(_Backend):
 
     def reset(self) -> None:
         self._conn.execute("DELETE FROM limiter_stats")
-        for bucket in self._buckets:
-            bucket.flush()
+        for name in BUCKETS:  # both exist from __init__, whether or not this process uses them
+            self._conn.execute(SQLiteQueries.FLUSH.format(table=name))
 
     def close(self) -> None:
         for bucket in self._buckets:
@@ -192,18 +215,41 @@ class _PostgresBackend(_Backend):
             raise RateLimiterConfigError(
                 f"rate limiter backend {mask_url(url)} is not reachable: {type(exc).__name__}"
             ) from None
-        with self._pool.connection() as conn:
-            conn.execute("CREATE TABLE IF NOT EXISTS massive_limiter_stats (name TEXT PRIMARY KEY, value DOUBLE PRECISION)")
+        self._create_schema()
+
+    def _create_schema(self) -> None:
+        """Create every table the backend uses, in one transaction under one advisory lock.
+
+        Concurrent `CREATE TABLE IF NOT EXISTS` of the same table is not safe in PostgreSQL: both
+        transactions see no table, both insert its row type, and one fails with a unique
+        violation on `pg_type_typname_nsp_index`. The transaction-scoped lock serializes the
+        creators; the one after sees the committed tables and does nothing. pyrate-limiter's
+        bucket then finds its table in place (its own creation is locked per table only).
+        """
+        from psycopg import sql
+
+        with self._pool.connection() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_PG_SCHEMA_LOCK,))
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS massive_limiter_stats (name TEXT PRIMARY KEY, value DOUBLE PRECISION)"
+            )
+            for name in BUCKETS:
+                table = sql.Identifier(_pg_table(name))
+                index = sql.Identifier(f"timestampindex_{name.lower()}")
+                conn.execute(sql.SQL(PostgresQueries.CREATE_BUCKET_TABLE).format(table=table))
+                conn.execute(sql.SQL(PostgresQueries.CREATE_INDEX_ON_TIMESTAMP).format(index=index, table=table))
 
     def bucket(self, name: str, rates: list[Rate]) -> AbstractBucket:
         return PostgresBucket(self._pool, name, rates)
 
     def used_since(self, name: str, since_ms: int) -> int:
+        from psycopg import sql
+
+        query = sql.SQL("SELECT COUNT(*) FROM {} WHERE item_timestamp >= TO_TIMESTAMP(%s)").format(
+            sql.Identifier(_pg_table(name))
+        )
         with self._pool.connection() as conn:
-            row = conn.execute(
-                f'SELECT COUNT(*) FROM "ratelimit___{name.lower()}" WHERE item_timestamp >= TO_TIMESTAMP(%s)',
-                (since_ms / 1000,),
-            ).fetchone()
+            row = conn.execute(query, (since_ms / 1000,)).fetchone()
         return int(row[0]) if row else 0
 
     def incr(self, field: str, delta: float) -> None:
@@ -219,13 +265,20 @@ class _PostgresBackend(_Backend):
             return {k: float(v) for k, v in conn.execute("SELECT name, value FROM massive_limiter_stats")}
 
     def reset(self) -> None:
-        with self._pool.connection() as conn:
+        from psycopg import sql
+
+        with self._pool.connection() as conn:  # both bucket tables exist from __init__
             conn.execute("DELETE FROM massive_limiter_stats")
-            for name in (TOTAL_BUCKET, SHARED_BUCKET):
-                conn.execute(f'DELETE FROM "ratelimit___{name}"')
+            for name in BUCKETS:
+                conn.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(_pg_table(name))))
 
     def close(self) -> None:
         self._pool.close()
+
+
+def _pg_table(name: str) -> str:
+    """The table pyrate-limiter's PostgresBucket keeps bucket `name` in."""
+    return f"ratelimit___{name.lower()}"
 
 
 def _backend_for(url: str | None) -> _Backend:

@@ -148,7 +148,9 @@ def test_missing_file_names_the_path(tmp_path, monkeypatch):
 
 # --- bad entries ----------------------------------------------------------------------------
 
-TOMORROW = (dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)).isoformat()
+# In the future on any day the suite runs. "Tomorrow" computed at collection would be today once the
+# suite crosses midnight before this test runs.
+FUTURE_DAY = "2100-01-01"
 
 BAD_ENTRIES = [
     # (id, entry, field, fragment of the reason)
@@ -164,7 +166,7 @@ BAD_ENTRIES = [
     ("negative start", entry(start="-2024-01-01"), "start", "YYYY-MM-DD"),
     ("impossible start", entry(start="2024-13-01"), "start", "not a valid date"),
     ("ancient start", entry(start="1989-12-31"), "start", "before 1990-01-01"),
-    ("future start", entry(start=TOMORROW), "start", "in the future"),
+    ("future start", entry(start=FUTURE_DAY), "start", "in the future"),
     ("start as number", entry(start=20240101), "start", "must be text"),
     ("start with slashes", entry(start="2024/01/01"), "start", "YYYY-MM-DD"),
     ("base timeframe", entry(base_timeframe="H3"), "base_timeframe", "'H3'"),

@@ -94,9 +94,12 @@ def test_incomplete_comes_before_stale_and_both_are_named():
 
 @pytest.mark.slow
 def test_verify_after_the_demo(pipeline_env, capsys):
-    assert main(["demo", "--rate-limit", "1000"]) == 0
+    # the demo's 7 completed days up to a Wednesday, judged at the end of that day: the same on any
+    # day and hour the test runs (on the wall clock a Saturday or just after midnight differ)
+    assert main(["demo", "--rate-limit", "1000", "--end", "2026-10-07"]) == 0
     capsys.readouterr()
-    assert main(["verify", "--symbols", "XAUUSD,EURUSD,BTCUSD"]) == 1  # the longer timeframes need more history
+    # the longer timeframes need more history
+    assert main(["verify", "--symbols", "XAUUSD,EURUSD,BTCUSD", "--at", "2026-10-08T00:00"]) == 1
     lines = capsys.readouterr().out.splitlines()
     rows = {tuple(line.split()[:3]) for line in lines[1:] if line.split()[:1] in (["XAUUSD"], ["EURUSD"], ["BTCUSD"])}
     for symbol in ("XAUUSD", "EURUSD", "BTCUSD"):
@@ -109,16 +112,16 @@ def test_verify_after_the_demo(pipeline_env, capsys):
 
 
 def test_cli_verify_names_symbols_without_data_and_exits_0_only_when_all_ok(pipeline_env, capsys):
-    today = pd.Timestamp.now(tz="UTC").date()
-    start = (today - dt.timedelta(days=6)).isoformat()
-    assert main(["backfill", "--symbols", "BTCUSD", "--timeframes", "M1", "--start", start,
-                 "--end", today.isoformat()]) == 0
+    at = "2026-10-07T12:00"  # the server's clock and verify's: today's partition is forming, on any day
+    pipeline_env.now = at
+    assert main(["backfill", "--symbols", "BTCUSD", "--timeframes", "M1", "--start", "2026-10-01",
+                 "--end", "2026-10-07"]) == 0
     capsys.readouterr()
-    assert main(["verify", "--timeframes", "M1"]) == 1
+    assert main(["verify", "--timeframes", "M1", "--at", at]) == 1
     out = capsys.readouterr().out
     assert "BTCUSD  M1         ok" in out
     assert "missing: no bars stored in any timeframe for 4 symbol(s): EURUSD, XAUUSD, GBPUSD, SPX500" in out
-    assert main(["verify", "--symbols", "BTCUSD", "--timeframes", "M1"]) == 0
+    assert main(["verify", "--symbols", "BTCUSD", "--timeframes", "M1", "--at", at]) == 0
     assert capsys.readouterr().out.strip().endswith("1 series: 1 ok")
 
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import contextmanager
 
 import pytest
 
 from massive_pipeline.devserver import DevServer
 from massive_pipeline.limiter_load import run_load
 from massive_pipeline.ratelimit import RateLimiterConfigError, SharedRateLimiter, reserve_for
+from massive_pipeline_tests import limiter_startup
+from massive_pipeline_tests.conftest import _fresh_postgres_database
 
 LIMIT, WINDOW = 5, 2.0
 
@@ -33,19 +36,29 @@ def _max_in_window(times: list[float], window: float) -> int:
     return best
 
 
-BACKENDS = {
-    "sqlite": lambda tmp: f"sqlite:///{tmp}/limiter.sqlite",
-    "redis": lambda tmp: "redis://127.0.0.1:6379/0",
-    "postgres": lambda tmp: "postgresql://postgres@127.0.0.1:5432/test",
-}
+fresh_postgres = contextmanager(_fresh_postgres_database)
+
+
+@pytest.fixture
+def backend_url(request, tmp_path):
+    """A limiter backend nobody has used yet: a new SQLite file or PostgreSQL database; Redis after reset."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/limiter.sqlite"
+    elif request.param == "redis":
+        url = "redis://127.0.0.1:6379/0"
+        with SharedRateLimiter(LIMIT, WINDOW, backend_url=url) as limiter:
+            limiter.reset()
+        yield url
+    else:
+        with fresh_postgres() as url:
+            yield url
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("backend", ["sqlite", "redis", "postgres"])
-def test_three_processes_never_exceed_the_window(server, tmp_path, backend):
-    url = BACKENDS[backend](tmp_path)
-    SharedRateLimiter(LIMIT, WINDOW, backend_url=url).reset()
-    seconds = 16.0 if backend == "sqlite" else 8.0
+@pytest.mark.parametrize("backend_url", ["sqlite", "redis", "postgres"], indirect=True)
+def test_three_processes_never_exceed_the_window(server, backend_url):
+    url = backend_url
+    seconds = 16.0 if url.startswith("sqlite") else 8.0
     result = run_load(server.url, processes=3, limit=LIMIT, window=WINDOW, seconds=seconds, backend_url=url)
     times = _accepted_aggs(server)
     assert len(times) == result.requests_sent
@@ -57,6 +70,39 @@ def test_three_processes_never_exceed_the_window(server, tmp_path, backend):
     # and the budget is actually used, not merely respected by being slow
     allowed = (times[-1] - times[0]) / WINDOW * LIMIT
     assert len(times) >= 0.75 * allowed, (len(times), allowed)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_six_processes_starting_at_once_on_a_new_backend(tmp_path, backend):
+    """A deployment's first start: every process builds its limiter on an empty backend at once."""
+    rounds, processes = 20, 6
+    with limiter_startup.starting_line(processes) as line:
+        for round_ in range(rounds):
+            with (fresh_postgres() if backend == "postgres" else _sqlite_file(tmp_path, round_)) as url:
+                outcomes = line.start(url)
+                assert outcomes == ["ok"] * processes, f"round {round_}: {outcomes}"
+                # one non-critical token each: counted once in each bucket and in the statistics
+                with SharedRateLimiter(limiter_startup.LIMIT, limiter_startup.WINDOW,
+                                       reserve=limiter_startup.RESERVE, backend_url=url) as limiter:
+                    stats = limiter.stats()
+                    assert limiter.used_in_last(limiter_startup.WINDOW) == (processes, processes)
+                assert (stats.used, stats.acquired, stats.acquired_critical, stats.waiting) == (processes, processes, 0, 0)
+
+
+@contextmanager
+def _sqlite_file(tmp_path, round_: int):
+    yield f"sqlite:///{tmp_path}/round-{round_}/limiter.sqlite"
+
+
+@pytest.mark.parametrize("backend_url", ["sqlite", "redis", "postgres"], indirect=True)
+def test_reset_works_on_a_backend_that_has_only_been_opened(backend_url):
+    """`reset()` before any token was taken, with no reserve (so no process ever used the second bucket)."""
+    with SharedRateLimiter(3, 30.0, backend_url=backend_url) as limiter:
+        limiter.reset()
+        limiter.acquire()
+        assert limiter.stats().used == 1
+        limiter.reset()
+        assert (limiter.stats().used, limiter.stats().acquired) == (0, 0)
 
 
 def test_reserve_keeps_tokens_for_critical_symbols(server, tmp_path):

@@ -7,6 +7,7 @@ test-artifacts/browser/ for a person to look at.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -23,9 +24,10 @@ from selenium.webdriver.support.ui import WebDriverWait
 from massive_pipeline.assets.candles import build_candle_assets
 from massive_pipeline.catalog import load_catalog
 from massive_pipeline.cli import DEMO_DAYS
+from massive_pipeline.quality.checks import CHECKS
 from massive_pipeline.store import CandleStore
 from massive_pipeline.timeframes import Timeframe
-from massive_pipeline_tests.browser.conftest import UI
+from massive_pipeline_tests.browser.conftest import DEMO_END, UI
 
 pytestmark = pytest.mark.slow
 
@@ -34,6 +36,8 @@ RENDER_TIMEOUT = 60
 SYMBOL = "eurusd"
 BASE = Timeframe.M1.key
 DERIVED = {tf.key for tf in Timeframe} - {BASE}
+DEMO_START = DEMO_END - dt.timedelta(days=DEMO_DAYS - 1)
+CHECK_NAMES = sorted(c.name for c in CHECKS)  # every candle asset carries each of the quality checks
 
 # Asset nodes of the lineage graph (SVG foreignObjects) with their boxes, and the lineage edges
 # (SVG paths drawn with the lineage-edge colour and an arrow head) as start and end points.
@@ -97,8 +101,11 @@ def _graph(driver: WebDriver) -> dict | None:
 def _check_keys(ui: UI) -> dict[str, list[AssetCheckKey]]:
     """The asset checks the code location defines for each of the symbol's candle assets, by timeframe."""
     catalog = load_catalog(Path(ui.demo.env["MASSIVE_CATALOG"]))
-    return {a.key.path[-1]: sorted(a.check_keys, key=lambda k: k.name)
+    keys = {a.key.path[-1]: sorted(a.check_keys, key=lambda k: k.name)
             for a in build_candle_assets(catalog) if a.key.path[:2] == ["candles", SYMBOL]}
+    for timeframe, checks in keys.items():
+        assert [k.name for k in checks] == CHECK_NAMES, f"{timeframe}: {checks}"
+    return keys
 
 
 def _latest_check_statuses(ui: UI, keys: list[AssetCheckKey]) -> dict[str, str]:
@@ -134,10 +141,10 @@ def test_asset_graph_shows_candle_assets_and_lineage_from_m1(ui: UI, browser: We
         assert "Asset checks" in node["text"], node["text"]
         assert "Latest event" in node["text"] and "Never" not in node["text"], node["text"]
     # every node shows its check results: the demo's bars pass every check of every timeframe
-    checks = _check_keys(ui)
+    _check_keys(ui)
+    n = len(CHECK_NAMES)
     for node in nodes:
-        n = len(checks[node["name"]])
-        assert n > 0 and f"Asset checks{n} / {n} Passed" in node["text"].replace("\u2009", " "), node["text"]
+        assert f"Asset checks{n} / {n} Passed" in node["text"].replace("\u2009", " "), node["text"]
 
 
 def test_check_results_are_shown(ui: UI, browser: WebDriver, artifacts: Path) -> None:
@@ -160,16 +167,25 @@ def test_partitions_page_shows_the_demo_days_and_their_metadata(ui: UI, browser:
     browser.get(f"{ui.url}/assets/candles/{SYMBOL}/{BASE}?view=partitions")
     text = _wait(browser, _text_with(f"Materialized ({DEMO_DAYS})"), f"Materialized ({DEMO_DAYS})")
     assert "Failed (0)" in text
+    # The demo covered completed days only (DEMO_END), so the store holds the same bars whenever
+    # the test runs. One ranged run wrote the whole window, and Dagster records the run's metadata
+    # on each partition's materialization: the partition shown says what its run stored.
+    first, after = pd.Timestamp(DEMO_START, tz="UTC"), pd.Timestamp(DEMO_END + dt.timedelta(days=1), tz="UTC")
+    shown_day = pd.Timestamp(DEMO_END, tz="UTC")
     store = CandleStore(f"sqlite:///{ui.demo.home / 'candles.sqlite'}")
     try:
-        stored = store.count(SYMBOL.upper(), Timeframe.M1)
-        last = store.last_bar_ts(SYMBOL.upper(), Timeframe.M1)
+        in_run = store.count(SYMBOL.upper(), Timeframe.M1, first, after)
+        on_day = store.count(SYMBOL.upper(), Timeframe.M1, shown_day, after)
+        everything = store.count(SYMBOL.upper(), Timeframe.M1)
     finally:
         store.dispose()
-    newest = pd.Timestamp(last).strftime("%Y-%m-%d")
-    browser.find_element(By.XPATH, f"//*[normalize-space(text())='{newest}']").click()
-    # a ranged run's materializations carry the whole run's metadata: rows_written = the stored rows
-    shown = (str(stored), f"{stored:,}")
-    text = _wait(browser, _text_with("rows_written", shown), f"rows_written = {stored} for partition {newest}")
+    assert everything == in_run, "the demo stored bars outside its days"
+    assert 0 < on_day < in_run, (on_day, in_run)  # the partition shown is one trading day of the run's seven
+    # the list holds every day since the catalog's start and renders only those in view (newest
+    # first), so go to the partition the way its link does rather than scrolling for it
+    browser.get(f"{ui.url}/assets/candles/{SYMBOL}/{BASE}?view=partitions&partition={DEMO_END.isoformat()}")
+    shown = (str(in_run), f"{in_run:,}")
+    text = _wait(browser, _text_with("rows_written", shown, first.isoformat(), after.isoformat()),
+                 f"rows_written = {in_run} and the run's window for partition {DEMO_END}")
     assert "api_requests" in text
     browser.save_screenshot(str(artifacts / "partitions-eurusd-m1.png"))
