@@ -79,8 +79,11 @@ def test_bad_rows_are_quarantined_and_the_rest_of_the_partition_lands(env, datab
 
         after = store.read("EURUSD", "M1")
         bad_ts = [pd.Timestamp(b, unit="ms", tz="UTC") for b in bad]
-        assert len(after) == len(before) - 3  # every other bar of the partitions landed
-        assert not after["ts"].isin(bad_ts).any()
+        # every other bar of the partitions landed, and the good bars stored before at the refused
+        # starts stay as they were: a refused row is missing from the answer, never a deletion
+        assert len(after) == len(before)
+        kept = after.set_index("ts").loc[bad_ts, ["open", "high", "low", "close"]]
+        assert kept.equals(before.set_index("ts").loc[bad_ts, ["open", "high", "low", "close"]])
         rejected = store.rejected("EURUSD", "M1")
         assert list(rejected["ts"]) == bad_ts
         assert all("high < low" in r for r in rejected["reason"])
@@ -109,6 +112,8 @@ def test_bad_rows_are_quarantined_and_the_rest_of_the_partition_lands(env, datab
                 assert evs[("m1", check, day)].passed, (check, day)
         assert evs[("m1", checks.SCHEMA, WED)].blocking
         assert evs[("m1", checks.SCHEMA, WED)].metadata["bars_stored"].value == wed_bars
+        missing = evs[("m1", checks.ANSWER_COVERS_STORE, WED)]
+        assert not missing.passed and missing.metadata["bars_missing_from_answer"].value == 3
         store.dispose()
 
 
@@ -278,10 +283,10 @@ def test_quarantined_rows_alone_warn_and_block_nothing():
     assert "up to 3 times" in warned.description and "other 2 bar(s) are stored" in warned.description
 
 
-def test_eight_checks_and_only_rule_checks_block():
+def test_nine_checks_and_only_rule_checks_block():
     assert [c.name for c in checks.CHECKS] == [
         "schema", "ohlc_consistent", "no_duplicates", "grid_aligned", "complete", "no_spikes", "stale_prices",
-        "quarantine",
+        "quarantine", "answer_covers_store",
     ]
     assert {c.name for c in checks.CHECKS if c.blocking} == {checks.SCHEMA, checks.OHLC_CONSISTENT}
     assert "stored" in checks.CHECKS_BY_NAME[checks.SCHEMA].description
