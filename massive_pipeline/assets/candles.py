@@ -164,7 +164,7 @@ def _derived_asset(spec: SymbolSpec, tf: Timeframe) -> AssetsDefinition:
             context, store=store, symbol=spec.symbol, timeframe=tf, calendar=spec.market_calendar,
             start=start, end=end, stored=_window_content(store, spec, tf, start, end, bars, result),
             validated=checked, base_bars=base_bars, missing_from_answer=result.missing,
-            removals_accepted=config.accept_removals,
+            removals_accepted=config.accept_removals, written=bars,
         )
 
     return _derive

@@ -161,6 +161,9 @@ class CheckInput:
     # stored bars (ts, OHLCV) the provider's answer lacked, and whether the run removed them
     missing_from_answer: pd.DataFrame | None = None
     removals_accepted: bool = False
+    # derived timeframes: the bars this run rebuilt, the only ones its base bars can judge (a kept
+    # bar whose base was trimmed by retention cannot agree with what is left); default `stored`
+    written: pd.DataFrame | None = None
 
 
 def _ns(ts: pd.Series | pd.DatetimeIndex) -> np.ndarray:
@@ -197,7 +200,8 @@ def _problems(inp: CheckInput) -> pd.DataFrame:
 def _disagreements(inp: CheckInput) -> pd.DataFrame:
     import pandera.pandas as pa
 
-    comparison = schemas.derived_comparison(inp.stored, inp.base_bars, inp.timeframe)
+    rebuilt = inp.stored if inp.written is None else inp.written
+    comparison = schemas.derived_comparison(rebuilt, inp.base_bars, inp.timeframe)
     try:
         schemas.DerivedAgreement.validate(comparison, lazy=True)
     except pa.errors.SchemaErrors as err:
@@ -480,6 +484,7 @@ def candle_check_events(
     base_bars: pd.DataFrame | None = None,
     missing_from_answer: pd.DataFrame | None = None,
     removals_accepted: bool = False,
+    written: pd.DataFrame | None = None,
 ) -> Iterator[Output | AssetCheckEvaluation]:
     """The check outputs and per-partition evaluations of one candle materialization.
 
@@ -499,7 +504,7 @@ def candle_check_events(
     times_seen = _times_seen(store, symbol, timeframe, start, end, validated) if QUARANTINE in selected else None
     inp = CheckInput(
         timeframe, calendar, partitions, stored, validated, history, base_bars, times_seen=times_seen,
-        missing_from_answer=missing_from_answer, removals_accepted=removals_accepted,
+        missing_from_answer=missing_from_answer, removals_accepted=removals_accepted, written=written,
     )
     targets = _target_materializations(context, asset_key, [p.key for p in partitions if p.key is not None])
     for finding in evaluate(inp, selected, settings):
