@@ -215,6 +215,8 @@ class SimulationReport:
                          f"{s.refreshes} refreshes, worst lag {lag}: {s.verdict}")
         failed = sum(1 for r in self.runs if not r.success)
         lines.append(f"runs: {len(self.runs)} executed, {failed} failed")
+        for run in [r for r in self.runs if not r.success][:5]:
+            lines.append(f"  failed: {run.symbol} {run.purpose} run {run.run_id[:8]}: {run.error or 'no error recorded'}")
         if self.tick_seconds:
             lines.append(f"tick evaluation: mean {sum(self.tick_seconds) / len(self.tick_seconds):.2f} s, "
                          f"max {max(self.tick_seconds):.2f} s real (a tick is {cfg.tick_seconds / cfg.speedup:g} s)")
@@ -373,7 +375,12 @@ def _worker_run(run_id: str, job_name: str, partition_key: str | None, keys: lis
         )
     except Exception as exc:  # noqa: BLE001 - a run that cannot even start is a failed run here
         return False, "", f"{type(exc).__name__}: {exc}"
-    return result.success, result.run_id, ""
+    if result.success:
+        return True, result.run_id, ""
+    failures = result.get_step_failure_events()
+    error = failures[0].step_failure_data.error if failures else None
+    detail = " ".join(error.message.split())[:300] if error is not None else "the run failed outside its steps"
+    return False, result.run_id, detail
 
 
 def _simulate(catalog, config, server, instance, root, progress) -> SimulationReport:
