@@ -9,7 +9,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 
-from dagster import BetaWarning, Definitions
+from dagster import BetaWarning, Definitions, PreviewWarning
 
 from massive_pipeline.assets.candles import build_candle_assets
 from massive_pipeline.catalog import Catalog, load_catalog
@@ -24,10 +24,6 @@ from massive_pipeline.resources import massive_resource_from_env
 from massive_pipeline.store.engine import resolve_database_url
 from massive_pipeline.store_resource import CandleStoreResource
 
-# Single-run backfill policies and partitioned asset checks are marked beta/preview in Dagster
-# 1.13; this pipeline relies on them deliberately (README), so the warnings are noise here.
-warnings.filterwarnings("ignore", category=BetaWarning)
-
 # Builders of the other concerns' definitions (asset checks, schedules, sensors, …); each takes
 # the catalog and returns a `Definitions` without resources (the resources are bound above).
 EXTRA_DEFINITIONS: list[Callable[[Catalog], Definitions]] = []
@@ -36,7 +32,19 @@ EXTRA_DEFINITIONS.append(build_quality_definitions)
 
 
 def build_definitions(catalog: Catalog | None = None) -> Definitions:
-    """The whole code location; each concern contributes its own `Definitions`, merged here."""
+    """The whole code location; each concern contributes its own `Definitions`, merged here.
+
+    Single-run backfill policies and partitioned asset checks are marked beta/preview in Dagster
+    1.13; the pipeline relies on them deliberately (README), so their warnings are silenced while
+    the definitions are built, and only then (no process-wide filter set at import).
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", BetaWarning)
+        warnings.simplefilter("ignore", PreviewWarning)
+        return _build_definitions(catalog)
+
+
+def _build_definitions(catalog: Catalog | None) -> Definitions:
     catalog = catalog or load_catalog()
     resolve_database_url()  # a malformed MASSIVE_DATABASE_URL is refused when the code location loads
     candles = Definitions(

@@ -11,10 +11,10 @@ import functools
 from collections import defaultdict
 
 from dagster import AssetKey, AssetSelection, define_asset_job
-from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 from massive_pipeline.assets.candles import candle_key
 from massive_pipeline.catalog import Catalog, SymbolSpec
+from massive_pipeline.dagster_compat import UnresolvedAssetJobDefinition
 from massive_pipeline.timeframes import Timeframe
 
 

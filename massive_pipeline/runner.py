@@ -13,12 +13,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from dagster import AssetKey, DagsterEventType, DagsterInstance, Definitions, ExecuteInProcessResult
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
-from dagster._utils.error import SerializableErrorInfo
 
 from massive_pipeline.assets.candles import candle_key
 from massive_pipeline.assets.partitions import partitions_for
 from massive_pipeline.catalog import SymbolSpec
+from massive_pipeline.dagster_compat import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+    SerializableErrorInfo,
+)
 from massive_pipeline.jobs import job_name_for
 from massive_pipeline.timeframes import Timeframe
 

@@ -17,6 +17,7 @@ from dagster import (
     AssetObservation,
     Config,
     Failure,
+    JobDefinition,
     MetadataValue,
     OpExecutionContext,
     Output,
@@ -28,7 +29,6 @@ from dagster import (
     op,
     schedule,
 )
-from dagster._core.definitions.job_definition import JobDefinition
 from pydantic import Field
 
 from massive_pipeline.assets.candles import candle_key

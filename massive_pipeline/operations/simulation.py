@@ -41,12 +41,10 @@ from dagster import (
     build_schedule_context,
     build_sensor_context,
 )
-from dagster._core.instance.ref import InstanceRef
-from dagster._core.utils import make_new_run_id
-from dagster._utils.schedules import cron_string_iterator
 
 from massive_pipeline.assets.candles import build_candle_assets
 from massive_pipeline.catalog import Catalog
+from massive_pipeline.dagster_compat import InstanceRef, cron_string_iterator, make_new_run_id
 from massive_pipeline.devserver import DevServer, RequestRecord
 from massive_pipeline.devserver.accounting import RequestLog
 from massive_pipeline.jobs import build_candle_jobs

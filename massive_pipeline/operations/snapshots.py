@@ -35,9 +35,9 @@ from dagster import (
     define_asset_job,
     schedule,
 )
-from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 from massive_pipeline.catalog import Catalog
+from massive_pipeline.dagster_compat import UnresolvedAssetJobDefinition
 from massive_pipeline.massive.errors import MassiveNotEntitledError
 from massive_pipeline.massive.models import Snapshot
 from massive_pipeline.operations.publisher import RedisPublisherResource, RedisPublishError

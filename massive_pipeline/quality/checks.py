@@ -29,7 +29,6 @@ instead of failing every 5-minute refresh of that day.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -45,13 +44,10 @@ from dagster import (
     MetadataValue,
     Output,
     PartitionsDefinition,
-    PreviewWarning,
-)
-from dagster._core.definitions.asset_checks.asset_check_evaluation import (
-    AssetCheckEvaluationTargetMaterializationData,
 )
 
 from massive_pipeline.calendars import MarketCalendar
+from massive_pipeline.dagster_compat import AssetCheckEvaluationTargetMaterializationData
 from massive_pipeline.quality import schemas
 from massive_pipeline.quality.anomalies import SPIKE_COLUMNS, STALE_COLUMNS, find_spikes, find_stale_runs
 from massive_pipeline.quality.gaps import gaps_frame, missing_runs, present_mask
@@ -67,10 +63,6 @@ from massive_pipeline.quality.validation import (
 from massive_pipeline.store import CandleStore
 from massive_pipeline.store.side_tables import reject_fingerprints
 from massive_pipeline.timeframes import Timeframe
-
-# Partitioned asset checks are a preview feature of Dagster 1.13 that this pipeline relies on on
-# purpose (README, "Data quality"); the warning would otherwise repeat for every candle asset.
-warnings.filterwarnings("ignore", message=".*partitions_def on an AssetCheckSpec.*", category=PreviewWarning)
 
 SCHEMA = "schema"
 OHLC_CONSISTENT = "ohlc_consistent"

@@ -1,0 +1,42 @@
+"""The only door to Dagster's private API: each name here has no public equivalent in Dagster 1.13.
+
+Keeping them in one module means a Dagster upgrade that moves one of them breaks one import with
+an obvious fix, not a dozen scattered ones. Everything else in the package uses public names.
+"""
+
+from __future__ import annotations
+
+# Per-partition asset check evaluations emitted from a ranged run must name the materialization
+# they judged, or the UI shows a check's status against no partition; the evaluation's
+# `target_materialization_data` takes this record, which Dagster does not export.
+from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+    AssetCheckEvaluationTargetMaterializationData,
+)
+
+# What `define_asset_job` returns before `Definitions` resolves it: used in type hints only.
+from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
+
+# The accelerated-clock simulation: open the same instance in worker processes (InstanceRef),
+# give a queued run placeholder the id the worker's run takes (make_new_run_id), and list a
+# schedule's fire times the way the daemon computes them (cron_string_iterator).
+from dagster._core.instance.ref import InstanceRef
+
+# The run tags of a single-run backfill over a partition range (what the UI's "Launch backfill"
+# sets); a run requested with them materializes the whole range in one run.
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+from dagster._core.utils import make_new_run_id
+
+# The error record of a failed step or run, as found in its events (type hints only).
+from dagster._utils.error import SerializableErrorInfo
+from dagster._utils.schedules import cron_string_iterator
+
+__all__ = [
+    "ASSET_PARTITION_RANGE_END_TAG",
+    "ASSET_PARTITION_RANGE_START_TAG",
+    "AssetCheckEvaluationTargetMaterializationData",
+    "InstanceRef",
+    "SerializableErrorInfo",
+    "UnresolvedAssetJobDefinition",
+    "cron_string_iterator",
+    "make_new_run_id",
+]
