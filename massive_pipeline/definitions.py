@@ -1,13 +1,16 @@
-"""The Dagster code location: candle assets for every catalog symbol × timeframe, and resources.
+"""The composition root of the code location: the one place its parts are put together.
 
 `dagster dev` and `dagster definitions validate` load this module (`[tool.dagster]` in
-pyproject.toml). The catalog comes from `MASSIVE_CATALOG` or the packaged `catalog.yaml`.
+pyproject.toml); the CLI, the tests and the simulation call `build_definitions` too, so there is
+no second copy of the composition to drift. Each concern contributes one `Definitions` (its assets,
+jobs, and the schedules and sensors next to the jobs they target); the root binds the resources.
+The catalog comes from `MASSIVE_CATALOG` or the packaged `catalog.yaml`.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Mapping
 
 from dagster import BetaWarning, Definitions, PreviewWarning
 
@@ -15,23 +18,31 @@ from massive_pipeline.assets.candles import build_candle_assets
 from massive_pipeline.catalog import Catalog, load_catalog
 from massive_pipeline.jobs import build_candle_jobs
 from massive_pipeline.operations import (
+    OperationsSettings,
     RedisPublisherResource,
     build_operations_definitions,
-    link_gap_schedules,
 )
 from massive_pipeline.quality.definitions import build_quality_definitions
 from massive_pipeline.resources import massive_resource_from_env
 from massive_pipeline.store.engine import resolve_database_url
 from massive_pipeline.store_resource import CandleStoreResource
 
-# Builders of the other concerns' definitions (asset checks, schedules, sensors, …); each takes
-# the catalog and returns a `Definitions` without resources (the resources are bound above).
-EXTRA_DEFINITIONS: list[Callable[[Catalog], Definitions]] = []
-EXTRA_DEFINITIONS.append(build_operations_definitions)
-EXTRA_DEFINITIONS.append(build_quality_definitions)
+
+def default_resources() -> dict[str, object]:
+    """The resources as the deployed code location configures them, from the environment."""
+    return {
+        "massive": massive_resource_from_env(),
+        "candle_store": CandleStoreResource(),
+        "redis_publisher": RedisPublisherResource(),
+    }
 
 
-def build_definitions(catalog: Catalog | None = None) -> Definitions:
+def build_definitions(
+    catalog: Catalog | None = None,
+    *,
+    resources: Mapping[str, object] | None = None,
+    settings: OperationsSettings | None = None,
+) -> Definitions:
     """The whole code location; each concern contributes its own `Definitions`, merged here.
 
     Single-run backfill policies and partitioned asset checks are marked beta/preview in Dagster
@@ -41,23 +52,19 @@ def build_definitions(catalog: Catalog | None = None) -> Definitions:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", BetaWarning)
         warnings.simplefilter("ignore", PreviewWarning)
-        return _build_definitions(catalog)
+        return _compose(catalog or load_catalog(), resources, settings or OperationsSettings.from_env())
 
 
-def _build_definitions(catalog: Catalog | None) -> Definitions:
-    catalog = catalog or load_catalog()
-    resolve_database_url()  # a malformed MASSIVE_DATABASE_URL is refused when the code location loads
-    candles = Definitions(
-        assets=build_candle_assets(catalog),
-        jobs=build_candle_jobs(catalog),
-        resources={
-            "massive": massive_resource_from_env(),
-            "candle_store": CandleStoreResource(),
-            "redis_publisher": RedisPublisherResource(),
-        },
+def _compose(catalog: Catalog, resources: Mapping[str, object] | None, settings: OperationsSettings) -> Definitions:
+    if resources is None:
+        resolve_database_url()  # a malformed MASSIVE_DATABASE_URL is refused when the code location loads
+        resources = default_resources()
+    parts = (
+        Definitions(assets=build_candle_assets(catalog), jobs=build_candle_jobs(catalog), resources=dict(resources)),
+        build_operations_definitions(catalog, settings),
+        build_quality_definitions(catalog, settings),
     )
-    # the daily gap schedules name the quality jobs, so they are added once everything is merged
-    return link_gap_schedules(Definitions.merge(candles, *(build(catalog) for build in EXTRA_DEFINITIONS)))
+    return Definitions.merge(*parts)
 
 
 defs = build_definitions()

@@ -17,7 +17,6 @@ from dagster import (
     DagsterRunStatus,
     DefaultScheduleStatus,
     DefaultSensorStatus,
-    Definitions,
     RunRequest,
     SkipReason,
     build_schedule_context,
@@ -34,7 +33,6 @@ from massive_pipeline.operations.schedules import (
     GAP_DETECTION_JOB,
     GAP_FILL_JOB,
     gap_schedules,
-    link_gap_schedules,
 )
 from massive_pipeline.operations.settings import (
     PURPOSE_TAG,
@@ -44,6 +42,7 @@ from massive_pipeline.operations.settings import (
     OperationsSettings,
     parse_retention,
 )
+from massive_pipeline.quality.definitions import build_quality_definitions
 from massive_pipeline.runner import run_candle_backfill
 from massive_pipeline.store_resource import CandleStoreResource
 from massive_pipeline.timeframes import Timeframe
@@ -252,9 +251,11 @@ def test_gap_schedules_target_the_quality_jobs_at_five_and_six(defs, instance):
             [request] = schedule.evaluate_tick(context).run_requests
         assert request.tags[PURPOSE_TAG] == purpose
         assert validate_run_config(repo.get_job(job_name), request.run_config)  # the job's defaults suffice
-    # without the quality jobs the code location still loads, just without these two schedules
-    bare = link_gap_schedules(Definitions(jobs=[]), OperationsSettings())
-    assert not bare.schedules
+    # the two schedules come with the quality jobs they name, from the quality part of the code location
+    quality = build_quality_definitions(load_catalog(), OperationsSettings())
+    assert {s.name: s.job_name for s in quality.schedules} == {"gap_detection": GAP_DETECTION_JOB,
+                                                               "gap_fill": GAP_FILL_JOB}
+    assert {j.name for j in quality.jobs} == {GAP_DETECTION_JOB, GAP_FILL_JOB}
     assert {s.name for s in gap_schedules(OperationsSettings())} == {"gap_detection", "gap_fill"}
 
 

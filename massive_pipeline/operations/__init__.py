@@ -7,7 +7,6 @@ report that shows all of it.
 
 from massive_pipeline.operations.definitions import build_operations_definitions
 from massive_pipeline.operations.publisher import RedisPublisherResource
-from massive_pipeline.operations.schedules import link_gap_schedules
 from massive_pipeline.operations.settings import OperationsSettings
 
-__all__ = ["OperationsSettings", "RedisPublisherResource", "build_operations_definitions", "link_gap_schedules"]
+__all__ = ["OperationsSettings", "RedisPublisherResource", "build_operations_definitions"]

@@ -11,14 +11,12 @@
 | 06:00 | `gap_fill` | `gap_fill_job` (quality) |
 | Sun 03:00 | `weekly_retention` | `retention_job` |
 
-The gap jobs are defined by the quality part of the code location; a Dagster schedule may name a job
-only if the same `Definitions` holds it, so `link_gap_schedules` adds the two schedules to the
-merged code location once those jobs are in it.
+The gap jobs are defined by the quality part of the code location, which also carries their two
+schedules (built here, with the rest of the automation settings), so each schedule sits next to the
+job it names.
 """
 
-import logging
-
-from dagster import Definitions, RunRequest, ScheduleDefinition, ScheduleEvaluationContext, schedule
+from dagster import RunRequest, ScheduleDefinition, ScheduleEvaluationContext, schedule
 
 from massive_pipeline.operations.refresh import tick_time
 from massive_pipeline.operations.runs import iso_minute
@@ -26,8 +24,6 @@ from massive_pipeline.operations.settings import PURPOSE_TAG, REQUESTED_AT_TAG, 
 
 GAP_DETECTION_JOB = "gap_detection_job"
 GAP_FILL_JOB = "gap_fill_job"
-
-log = logging.getLogger(__name__)
 
 
 def _daily_job_schedule(name: str, cron: str, job_name: str, purpose: Purpose, what: str,
@@ -57,12 +53,3 @@ def gap_schedules(settings: OperationsSettings) -> list[ScheduleDefinition]:
                             "06:00 UTC: re-fetch the partitions holding detected gaps.", settings),
     ]
 
-
-def link_gap_schedules(defs: Definitions, settings: OperationsSettings | None = None) -> Definitions:
-    """`defs` plus the 05:00 and 06:00 schedules for whichever gap jobs it defines."""
-    settings = settings or OperationsSettings.from_env()
-    names = {job.name for job in defs.jobs or ()}
-    wanted = [s for s in gap_schedules(settings) if s.job_name in names]
-    for missing in sorted({GAP_DETECTION_JOB, GAP_FILL_JOB} - names):
-        log.warning("%s is not defined in this code location: its daily schedule is not created", missing)
-    return Definitions.merge(defs, Definitions(schedules=wanted)) if wanted else defs

@@ -42,19 +42,15 @@ from dagster import (
     build_sensor_context,
 )
 
-from massive_pipeline.assets.candles import build_candle_assets
 from massive_pipeline.catalog import Catalog
 from massive_pipeline.dagster_compat import InstanceRef, cron_string_iterator, make_new_run_id
 from massive_pipeline.devserver import DevServer, RequestRecord
 from massive_pipeline.devserver.accounting import RequestLog
-from massive_pipeline.jobs import build_candle_jobs
-from massive_pipeline.operations.definitions import build_operations_definitions
 from massive_pipeline.operations.freshness import FRESHNESS_LIMITS
 from massive_pipeline.operations.publisher import RedisPublisherResource
 from massive_pipeline.operations.queue import UP_TO_DATE_STATES
 from massive_pipeline.operations.queue_report import read_queue_report
 from massive_pipeline.operations.runs import requested_partitions
-from massive_pipeline.operations.schedules import link_gap_schedules
 from massive_pipeline.operations.sensors import SECONDARY_QUEUE_SENSOR
 from massive_pipeline.operations.settings import PURPOSE_TAG, REQUESTED_AT_TAG, SYMBOL_TAG, OperationsSettings
 from massive_pipeline.ratelimit import SharedRateLimiter, reserve_for
@@ -66,13 +62,10 @@ SIM_API_KEY = "simulation-key"
 
 
 def code_location(catalog: Catalog, settings: OperationsSettings, resources: Mapping[str, object]) -> Definitions:
-    """What `massive_pipeline.definitions.build_definitions` builds, with these settings and resources."""
-    from massive_pipeline.definitions import EXTRA_DEFINITIONS
+    """The code location itself (`build_definitions`), with the simulation's settings and resources."""
+    from massive_pipeline.definitions import build_definitions  # the root imports this package
 
-    candles = Definitions(assets=build_candle_assets(catalog), jobs=build_candle_jobs(catalog), resources=resources)
-    others = [build(catalog) for build in EXTRA_DEFINITIONS if build is not build_operations_definitions]
-    merged = Definitions.merge(candles, *others, build_operations_definitions(catalog, settings))
-    return link_gap_schedules(merged, settings)
+    return build_definitions(catalog, resources=resources, settings=settings)
 
 
 class AcceleratedClock:

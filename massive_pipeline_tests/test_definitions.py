@@ -1,0 +1,43 @@
+"""Smoke test of the composition root: the code location as `dagster dev` loads it, from the packaged catalog."""
+
+from __future__ import annotations
+
+from dagster import AssetKey
+
+from massive_pipeline.catalog import load_catalog
+from massive_pipeline.definitions import build_definitions
+from massive_pipeline.operations import OperationsSettings
+from massive_pipeline.quality.checks import CHECKS
+from massive_pipeline.timeframes import Timeframe
+
+
+def test_the_code_location_from_the_packaged_catalog(monkeypatch):
+    monkeypatch.delenv("MASSIVE_CATALOG", raising=False)
+    catalog = load_catalog()
+    repo = build_definitions().get_repository_def()
+    keys = set(repo.asset_graph.get_all_asset_keys())
+    candle_keys = {k for k in keys if k.path[0] == "candles"}
+    assert len(candle_keys) == len(list(catalog)) * len(Timeframe) == 368
+    assert {AssetKey("snapshots"), AssetKey("data_quality_report")} <= keys
+    # every candle asset carries every quality check
+    assert len([k for k in repo.asset_graph.asset_check_keys if k.asset_key in candle_keys]) == 368 * len(CHECKS)
+    jobs = {j.name for j in repo.get_all_jobs()}
+    assert {"gap_detection_job", "gap_fill_job", "retention_job", "snapshots_job"} <= jobs
+    assert any(j.startswith("candles_daily_from_") for j in jobs) and any(j.startswith("candles_weekly_from_") for j in jobs)
+    schedules = {s.name: s.job_name for s in repo.schedule_defs}
+    assert schedules["gap_detection"] == "gap_detection_job" and schedules["gap_fill"] == "gap_fill_job"
+    assert {"priority_refresh_snapshots", "weekly_retention"} <= set(schedules)
+    assert {s.name for s in repo.sensor_defs} == {"secondary_queue", "sync_status_on_failure"}
+    # derived timeframes depend on the base timeframe: lineage m1 -> h1
+    assert AssetKey(["candles", "eurusd", "m1"]) in repo.asset_graph.get(AssetKey(["candles", "eurusd", "h1"])).parent_keys
+
+
+def test_callers_inject_resources_and_settings_into_the_same_composition(monkeypatch):
+    monkeypatch.delenv("MASSIVE_CATALOG", raising=False)
+    marker = object()
+    defs = build_definitions(load_catalog(), resources={"massive": marker, "candle_store": marker,
+                                                        "redis_publisher": marker},
+                             settings=OperationsSettings(running_by_default=False))
+    repo = defs.get_repository_def()
+    assert defs.resources["massive"] is marker
+    assert all(s.default_status.value == "STOPPED" for s in repo.schedule_defs)
