@@ -126,14 +126,15 @@ def test_cli_verify_names_symbols_without_data_and_exits_0_only_when_all_ok(pipe
 
 
 def test_report_asset_renders_a_coverage_picture(pipeline_env):
-    today = pd.Timestamp.now(tz="UTC").date()
+    # fixed days and a fixed report instant: the picture does not depend on the day the test runs
+    today = dt.date(2026, 10, 15)
     first = today - dt.timedelta(days=3)
     assert main(["backfill", "--symbols", "BTCUSD", "--timeframes", "M1", "--start", first.isoformat(),
                  "--end", (today - dt.timedelta(days=1)).isoformat()]) == 0
     catalog = load_catalog()
     result = materialize(
         [build_quality_report_asset(catalog)], resources={"candle_store": CandleStoreResource()},
-        run_config={"ops": {"data_quality_report": {"config": {"days": 5}}}},
+        run_config={"ops": {"data_quality_report": {"config": {"days": 5, "at": "2026-10-15T12:00:00Z"}}}},
     )
     assert result.success
     meta = result.asset_materializations_for_node("data_quality_report")[0].metadata

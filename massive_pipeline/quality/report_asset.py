@@ -25,6 +25,21 @@ DEFAULT_COVERAGE_DAYS = 14
 
 class QualityReportConfig(Config):
     days: int = Field(default=DEFAULT_COVERAGE_DAYS, ge=1, le=120, description="UTC days in the coverage picture")
+    at: str | None = Field(
+        default=None,
+        description="Judge the store as of this UTC instant (ISO 8601, e.g. 2026-10-08T12:00:00Z) instead of now: "
+        "a report of a past day, and a test that does not depend on the day it runs.",
+    )
+
+    def moment(self) -> pd.Timestamp:
+        """`at` as a UTC timestamp (naive means UTC), or now."""
+        if self.at is None:
+            return pd.Timestamp.now(tz="UTC")
+        try:
+            ts = pd.Timestamp(self.at)
+        except ValueError:
+            raise ValueError(f"data_quality_report config 'at': {self.at!r} is not an ISO 8601 instant") from None
+        return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
 def coverage(store: CandleStore, specs: Sequence[SymbolSpec], days: int, now: pd.Timestamp) -> pd.DataFrame:
@@ -73,7 +88,7 @@ def build_quality_report_asset(catalog: Catalog):
         context: AssetExecutionContext, config: QualityReportConfig, candle_store: CandleStoreResource
     ) -> MaterializeResult:
         store = candle_store.store
-        now = pd.Timestamp.now(tz="UTC")
+        now = config.moment()
         specs = list(catalog)
         report = verify(store, [(s, list(s.timeframes)) for s in specs], now)
         counts = status_counts(report)
