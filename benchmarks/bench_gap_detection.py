@@ -22,9 +22,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from massive_pipeline.calendars import get_calendar
+from massive_pipeline.core.calendars import get_calendar
+from massive_pipeline.core.timeframes import Timeframe
 from massive_pipeline.quality.gaps import missing_runs
-from massive_pipeline.timeframes import Timeframe
 
 MIN_BARS = 3
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 import argparse
 import tempfile
 
-from massive_pipeline.devserver import DevServer
-from massive_pipeline.limiter_load import run_load
-from massive_pipeline.ratelimit import SharedRateLimiter
+from massive_pipeline.massive.ratelimit import SharedRateLimiter
+from massive_pipeline.testing.devserver import DevServer
+from massive_pipeline.testing.limiter_load import run_load
 
 LIMIT, WINDOW = 5, 2.0
 

@@ -20,17 +20,17 @@ import time
 
 from dagster import instance_for_test
 
-from massive_pipeline.devserver import DevServer
+from massive_pipeline.testing.devserver import DevServer
 
 PAGE = 50_000
 
 
 def backfill(server: DevServer, days: int) -> None:
-    from massive_pipeline.catalog import load_catalog
+    from massive_pipeline.candles.launch import run_candle_backfill
+    from massive_pipeline.core.catalog import load_catalog
+    from massive_pipeline.core.timeframes import Timeframe
     from massive_pipeline.definitions import build_definitions
-    from massive_pipeline.runner import run_candle_backfill
     from massive_pipeline.store import CandleStore
-    from massive_pipeline.timeframes import Timeframe
 
     tmp = tempfile.mkdtemp(prefix="massive-bench-")
     os.environ["MASSIVE_DATABASE_URL"] = f"sqlite:///{tmp}/candles.sqlite"

@@ -46,8 +46,8 @@ def main() -> int:
     warnings.filterwarnings("ignore")
     os.environ.setdefault("DAGSTER_HOME", tempfile.mkdtemp(prefix="massive-bench-home-"))
     os.environ.pop("MASSIVE_REDIS_URL", None)
-    from massive_pipeline.catalog import load_catalog
-    from massive_pipeline.operations.simulation import SimulationConfig, run_simulation
+    from massive_pipeline.core.catalog import load_catalog
+    from massive_pipeline.testing.simulation import SimulationConfig, run_simulation
 
     catalog = load_catalog(args.catalog)
     config = SimulationConfig(start=pd.Timestamp(args.start), minutes=args.minutes, speedup=args.speedup,

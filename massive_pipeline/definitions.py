@@ -14,18 +14,18 @@ from collections.abc import Mapping
 
 from dagster import BetaWarning, Definitions, PreviewWarning
 
-from massive_pipeline.assets.candles import build_candle_assets
-from massive_pipeline.catalog import Catalog, load_catalog
-from massive_pipeline.jobs import build_candle_jobs
+from massive_pipeline.candles.assets import build_candle_assets
+from massive_pipeline.candles.jobs import build_candle_jobs
+from massive_pipeline.core.catalog import Catalog, load_catalog
 from massive_pipeline.operations import (
     OperationsSettings,
     RedisPublisherResource,
     build_operations_definitions,
 )
 from massive_pipeline.quality.definitions import build_quality_definitions
-from massive_pipeline.resources import massive_resource_from_env
+from massive_pipeline.resources.candle_store import CandleStoreResource
+from massive_pipeline.resources.massive import massive_resource_from_env
 from massive_pipeline.store.engine import resolve_database_url
-from massive_pipeline.store_resource import CandleStoreResource
 
 
 def default_resources() -> dict[str, object]:

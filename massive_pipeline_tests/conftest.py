@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from massive_pipeline.devserver import DevServer
+from massive_pipeline.testing.devserver import DevServer
 
 PG_ADMIN_URL = os.environ.get("MASSIVE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 

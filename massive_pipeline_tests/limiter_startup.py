@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from massive_pipeline.ratelimit import SharedRateLimiter
+from massive_pipeline.massive.ratelimit import SharedRateLimiter
 
 LIMIT, WINDOW, RESERVE = 100, 60.0, 1
 BARRIER_TIMEOUT = 30.0

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dagster import AssetKey
 
-from massive_pipeline.catalog import load_catalog
+from massive_pipeline.core.catalog import load_catalog
+from massive_pipeline.core.timeframes import Timeframe
 from massive_pipeline.definitions import build_definitions
 from massive_pipeline.operations import OperationsSettings
 from massive_pipeline.quality.checks import CHECKS
-from massive_pipeline.timeframes import Timeframe
 
 
 def test_the_code_location_from_the_packaged_catalog(monkeypatch):

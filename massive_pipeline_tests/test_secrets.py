@@ -13,7 +13,6 @@ import httpx
 import pandas as pd
 import pytest
 
-from massive_pipeline.devserver import DevServer
 from massive_pipeline.massive import (
     MassiveAuthError,
     MassiveClient,
@@ -28,6 +27,7 @@ from massive_pipeline.massive import (
     Redactor,
     redact,
 )
+from massive_pipeline.testing.devserver import DevServer
 
 KEY = "SECRET-KEY-abc123XYZ"
 NOW = "2024-06-01T00:00:00Z"

@@ -4,7 +4,7 @@ Knows HTTP and the API's shapes, nothing of Dagster; a resource wraps `MassiveCl
 the shared rate limiter in as `acquire`.
 """
 
-from massive_pipeline.massive.client import MassiveClient
+from massive_pipeline.massive.client import DEFAULT_BASE_URL, MassiveClient
 from massive_pipeline.massive.errors import (
     MassiveAuthError,
     MassiveConnectionError,
@@ -30,6 +30,7 @@ from massive_pipeline.massive.provider import BarProvider, MassiveProvider
 from massive_pipeline.massive.redact import Redactor, redact
 
 __all__ = [
+    "DEFAULT_BASE_URL",
     "BAR_COLUMNS",
     "FETCHED_COLUMNS",
     "BarProvider",

@@ -37,6 +37,7 @@ from urllib.parse import quote
 import httpx
 import pandas as pd
 
+from massive_pipeline.core.timeutil import to_utc
 from massive_pipeline.massive.errors import (
     MassiveAuthError,
     MassiveConnectionError,
@@ -63,7 +64,6 @@ from massive_pipeline.massive.models import (
 )
 from massive_pipeline.massive.redact import Redactor
 from massive_pipeline.massive.stamps import normalize_stamps
-from massive_pipeline.timeutil import to_utc
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 MAX_LIMIT = 50_000
@@ -75,6 +75,10 @@ _SNAPSHOT_MARKETS = {"C:": "forex", "X:": "crypto"}
 _KEY_PARAMS = frozenset({"apikey", "api_key", "api-key"})
 _TITLE_RE = re.compile(r"<title>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 _TAG_RE = re.compile(r"<[^>]+>")
+
+
+DEFAULT_BASE_URL = "https://api.massive.com"
+"""The API root of the real service (formerly api.polygon.io); `MASSIVE_BASE_URL` overrides it."""
 
 
 @dataclass

@@ -14,6 +14,7 @@ from typing import Protocol, runtime_checkable
 
 import pandas as pd
 
+from massive_pipeline.core.timeframes import Timeframe, parse_timeframe
 from massive_pipeline.massive.client import MassiveClient
 from massive_pipeline.massive.errors import (
     MassiveAuthError,
@@ -22,7 +23,6 @@ from massive_pipeline.massive.errors import (
     MassiveNotFoundError,
 )
 from massive_pipeline.massive.models import FetchResult, Snapshot
-from massive_pipeline.timeframes import Timeframe, parse_timeframe
 
 
 @runtime_checkable

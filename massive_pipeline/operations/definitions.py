@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dagster import Definitions
 
-from massive_pipeline.catalog import Catalog
+from massive_pipeline.core.catalog import Catalog
 from massive_pipeline.operations.refresh import build_priority_schedules
 from massive_pipeline.operations.resync import build_resync_schedules
 from massive_pipeline.operations.retention import build_retention_job, build_retention_schedule

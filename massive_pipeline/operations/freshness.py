@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from massive_pipeline.catalog import SymbolSpec
+from massive_pipeline.core.catalog import SymbolSpec
+from massive_pipeline.core.timeframes import Timeframe
 from massive_pipeline.quality.settings import FRESHNESS_LIMITS
-from massive_pipeline.timeframes import Timeframe
 
 # The provider publishes a minute's aggregate shortly after the minute ends: a refresh made this
 # long after the close has seen everything the session produced.

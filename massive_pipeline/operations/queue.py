@@ -22,8 +22,10 @@ from dataclasses import asdict, dataclass, field, replace
 import pandas as pd
 from dagster import DagsterInstance, DagsterRunStatus, RunRequest, RunsFilter
 
-from massive_pipeline.catalog import SymbolSpec
-from massive_pipeline.jobs import job_name_for
+from massive_pipeline.candles.jobs import job_name_for
+from massive_pipeline.core.catalog import SymbolSpec
+from massive_pipeline.core.timeframes import Timeframe
+from massive_pipeline.massive.ratelimit import SharedRateLimiter
 from massive_pipeline.operations.freshness import SETTLE, Freshness, assess, refresh_days
 from massive_pipeline.operations.runs import (
     FINISHED_STATUSES,
@@ -44,9 +46,7 @@ from massive_pipeline.operations.settings import (
     OperationsSettings,
     Purpose,
 )
-from massive_pipeline.ratelimit import SharedRateLimiter
 from massive_pipeline.store import CandleStore
-from massive_pipeline.timeframes import Timeframe
 
 CURSOR_VERSION = 1
 DUE_FRACTION = 0.5

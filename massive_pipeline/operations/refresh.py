@@ -30,9 +30,10 @@ from dagster import (
     schedule,
 )
 
-from massive_pipeline.assets.candles import candle_key
-from massive_pipeline.catalog import Catalog, SymbolSpec
-from massive_pipeline.jobs import job_name_for
+from massive_pipeline.candles.assets import candle_key
+from massive_pipeline.candles.jobs import job_name_for
+from massive_pipeline.core.catalog import Catalog, SymbolSpec
+from massive_pipeline.core.timeframes import Timeframe
 from massive_pipeline.operations.freshness import SETTLE, Freshness, assess, refresh_days, weeks_covering
 from massive_pipeline.operations.runs import (
     candle_run_request,
@@ -50,9 +51,8 @@ from massive_pipeline.operations.settings import (
     OperationsSettings,
     Purpose,
 )
+from massive_pipeline.resources.candle_store import CandleStoreResource
 from massive_pipeline.store import CandleStore
-from massive_pipeline.store_resource import CandleStoreResource
-from massive_pipeline.timeframes import Timeframe
 
 CRITICAL_RUN_PRIORITY = "10"
 

@@ -14,9 +14,10 @@ from collections import defaultdict
 
 from dagster import RunRequest, ScheduleDefinition, ScheduleEvaluationContext, SkipReason, schedule
 
-from massive_pipeline.assets.candles import candle_key
-from massive_pipeline.catalog import Catalog, SymbolSpec
-from massive_pipeline.jobs import job_name_for
+from massive_pipeline.candles.assets import candle_key
+from massive_pipeline.candles.jobs import job_name_for
+from massive_pipeline.core.catalog import Catalog, SymbolSpec
+from massive_pipeline.core.timeframes import Timeframe
 from massive_pipeline.operations.freshness import weeks_covering
 from massive_pipeline.operations.refresh import tick_time
 from massive_pipeline.operations.runs import (
@@ -33,7 +34,6 @@ from massive_pipeline.operations.settings import (
     OperationsSettings,
     Purpose,
 )
-from massive_pipeline.timeframes import Timeframe
 
 RESYNC_RUN_PRIORITY = "-5"
 

@@ -31,8 +31,9 @@ from dagster import (
 )
 from pydantic import Field
 
-from massive_pipeline.assets.candles import candle_key
-from massive_pipeline.catalog import Catalog
+from massive_pipeline.candles.assets import candle_key
+from massive_pipeline.core.catalog import Catalog
+from massive_pipeline.core.timeframes import Timeframe, UnknownTimeframeError, parse_timeframe
 from massive_pipeline.operations.refresh import tick_time
 from massive_pipeline.operations.runs import iso_minute
 from massive_pipeline.operations.settings import (
@@ -42,8 +43,7 @@ from massive_pipeline.operations.settings import (
     OperationsSettings,
     Purpose,
 )
-from massive_pipeline.store_resource import CandleStoreResource
-from massive_pipeline.timeframes import Timeframe, UnknownTimeframeError, parse_timeframe
+from massive_pipeline.resources.candle_store import CandleStoreResource
 
 RETENTION_JOB = "retention_job"
 RETENTION_OP = "apply_retention"

@@ -13,12 +13,12 @@ from collections.abc import Iterable, Mapping, Sequence
 import pandas as pd
 from dagster import AssetKey, DagsterInstance, DagsterRunStatus, RunRequest, RunsFilter
 
-from massive_pipeline.assets.candles import candle_key
-from massive_pipeline.catalog import SymbolSpec
+from massive_pipeline.candles.assets import candle_key
+from massive_pipeline.candles.jobs import job_name_for
+from massive_pipeline.core.catalog import SymbolSpec
+from massive_pipeline.core.timeframes import Timeframe
 from massive_pipeline.dagster_compat import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
-from massive_pipeline.jobs import job_name_for
 from massive_pipeline.operations.settings import PURPOSE_TAG, REQUESTED_AT_TAG, SYMBOL_TAG, Purpose
-from massive_pipeline.timeframes import Timeframe
 
 # Not finished: the run exists and may still spend requests or write partitions.
 PENDING_STATUSES: tuple[DagsterRunStatus, ...] = (

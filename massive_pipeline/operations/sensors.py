@@ -24,17 +24,17 @@ from dagster import (
     sensor,
 )
 
-from massive_pipeline.assets.candles import candle_key
-from massive_pipeline.catalog import Catalog, SymbolSpec
-from massive_pipeline.jobs import build_candle_jobs, job_name_for
+from massive_pipeline.candles.assets import candle_key
+from massive_pipeline.candles.jobs import build_candle_jobs, job_name_for
+from massive_pipeline.core.catalog import Catalog, SymbolSpec
+from massive_pipeline.core.timeframes import Timeframe, UnknownTimeframeError, parse_timeframe
 from massive_pipeline.operations.queue import evaluate_queue, queue_table, secondary_specs
 from massive_pipeline.operations.queue_report import write_queue_report
 from massive_pipeline.operations.runs import failure_reason
 from massive_pipeline.operations.settings import OperationsSettings
-from massive_pipeline.resources import MassiveResource
+from massive_pipeline.resources.candle_store import CandleStoreResource
+from massive_pipeline.resources.massive import MassiveResource
 from massive_pipeline.store import CandleStore
-from massive_pipeline.store_resource import CandleStoreResource
-from massive_pipeline.timeframes import Timeframe, UnknownTimeframeError, parse_timeframe
 
 SECONDARY_QUEUE_SENSOR = "secondary_queue"
 SYNC_FAILURE_SENSOR = "sync_status_on_failure"

@@ -16,7 +16,7 @@ from enum import StrEnum
 import pandas as pd
 from dagster import DefaultScheduleStatus, DefaultSensorStatus
 
-from massive_pipeline.timeframes import Timeframe, UnknownTimeframeError, parse_timeframe
+from massive_pipeline.core.timeframes import Timeframe, UnknownTimeframeError, parse_timeframe
 
 AUTOMATION_ENV = "MASSIVE_AUTOMATION"
 RESYNC_DAYS_ENV = "MASSIVE_RESYNC_DAYS"

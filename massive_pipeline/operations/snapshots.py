@@ -36,7 +36,7 @@ from dagster import (
     schedule,
 )
 
-from massive_pipeline.catalog import Catalog
+from massive_pipeline.core.catalog import Catalog
 from massive_pipeline.dagster_compat import UnresolvedAssetJobDefinition
 from massive_pipeline.massive.errors import MassiveNotEntitledError
 from massive_pipeline.massive.models import Snapshot
@@ -50,8 +50,8 @@ from massive_pipeline.operations.settings import (
     OperationsSettings,
     Purpose,
 )
-from massive_pipeline.resources import MassiveResource
-from massive_pipeline.store_resource import CandleStoreResource
+from massive_pipeline.resources.candle_store import CandleStoreResource
+from massive_pipeline.resources.massive import MassiveResource
 
 SNAPSHOTS_KEY = AssetKey(["snapshots"])
 SNAPSHOTS_JOB = "snapshots_job"

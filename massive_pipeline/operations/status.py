@@ -15,7 +15,9 @@ import pandas as pd
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from massive_pipeline.catalog import Catalog, SymbolSpec
+from massive_pipeline.core.catalog import Catalog, SymbolSpec
+from massive_pipeline.core.timeframes import Timeframe
+from massive_pipeline.massive.ratelimit import LimiterStats
 from massive_pipeline.operations.freshness import assess
 from massive_pipeline.operations.queue import (
     QueueEntry,
@@ -27,11 +29,9 @@ from massive_pipeline.operations.queue import (
 )
 from massive_pipeline.operations.queue_report import read_queue_report
 from massive_pipeline.operations.settings import OperationsSettings
-from massive_pipeline.ratelimit import LimiterStats
 from massive_pipeline.store import CandleStore
 from massive_pipeline.store.engine import SQLITE_BEGIN_OPTION
 from massive_pipeline.store.schema import sync_status
-from massive_pipeline.timeframes import Timeframe
 
 OPEN_GAP_STATES = ("detected", "filling")
 

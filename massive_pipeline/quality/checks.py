@@ -46,7 +46,8 @@ from dagster import (
     PartitionsDefinition,
 )
 
-from massive_pipeline.calendars import MarketCalendar
+from massive_pipeline.core.calendars import MarketCalendar
+from massive_pipeline.core.timeframes import Timeframe
 from massive_pipeline.dagster_compat import AssetCheckEvaluationTargetMaterializationData
 from massive_pipeline.quality import schemas
 from massive_pipeline.quality.anomalies import SPIKE_COLUMNS, STALE_COLUMNS, find_spikes, find_stale_runs
@@ -62,7 +63,6 @@ from massive_pipeline.quality.validation import (
 )
 from massive_pipeline.store import CandleStore
 from massive_pipeline.store.side_tables import reject_fingerprints
-from massive_pipeline.timeframes import Timeframe
 
 SCHEMA = "schema"
 OHLC_CONSISTENT = "ohlc_consistent"

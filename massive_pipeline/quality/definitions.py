@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dagster import Definitions
 
-from massive_pipeline.catalog import Catalog
+from massive_pipeline.core.catalog import Catalog
 from massive_pipeline.operations.schedules import gap_schedules
 from massive_pipeline.operations.settings import OperationsSettings
 from massive_pipeline.quality.gap_detection import build_gap_detection_job

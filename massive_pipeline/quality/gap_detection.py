@@ -27,13 +27,13 @@ import pandas as pd
 from dagster import Config, Failure, MetadataValue, OpExecutionContext, Output, job, op
 from pydantic import Field
 
-from massive_pipeline.catalog import Catalog, SymbolSpec, UnknownSymbolError
+from massive_pipeline.core.catalog import Catalog, SymbolSpec, UnknownSymbolError
+from massive_pipeline.core.timeframes import Timeframe, UnknownTimeframeError, parse_timeframe
 from massive_pipeline.quality.gaps import empty_gaps, find_gaps
 from massive_pipeline.quality.settings import QualitySettings
 from massive_pipeline.quality.tables import markdown_table
+from massive_pipeline.resources.candle_store import CandleStoreResource
 from massive_pipeline.store import CandleStore
-from massive_pipeline.store_resource import CandleStoreResource
-from massive_pipeline.timeframes import Timeframe, UnknownTimeframeError, parse_timeframe
 
 GAP_DETECTION_JOB = "gap_detection_job"
 PURPOSE_TAG = "massive/purpose"

@@ -37,13 +37,13 @@ from dagster import (
 )
 from pydantic import Field
 
-from massive_pipeline.catalog import Catalog, SymbolSpec
+from massive_pipeline.core.catalog import Catalog, SymbolSpec
+from massive_pipeline.core.timeframes import Timeframe
 from massive_pipeline.quality.gap_detection import PURPOSE_TAG, GapSelectionError, select_series
 from massive_pipeline.quality.gaps import present_mask
 from massive_pipeline.quality.tables import markdown_table
+from massive_pipeline.resources.candle_store import CandleStoreResource
 from massive_pipeline.store import CandleStore
-from massive_pipeline.store_resource import CandleStoreResource
-from massive_pipeline.timeframes import Timeframe
 
 GAP_FILL_JOB = "gap_fill_job"
 PARENT_RUN_TAG = "massive/parent_run_id"
@@ -150,7 +150,7 @@ def fill_gaps(
 ) -> list[FillOutcome]:
     """Re-materialize every range of pending gaps with `rematerialize` (returns the run ids, raises
     on a failed run) and record what became of each gap."""
-    from massive_pipeline.runner import BackfillError
+    from massive_pipeline.candles.launch import BackfillError
 
     outcomes = []
     for spec, tfs in series:
@@ -181,7 +181,7 @@ def candle_rematerializer(
     defs: Definitions, instance: DagsterInstance, tags: dict[str, str]
 ) -> Rematerialize:
     """Re-materialize days of a symbol through the code location's candle jobs (recorded runs)."""
-    from massive_pipeline.runner import run_candle_backfill
+    from massive_pipeline.candles.launch import run_candle_backfill
 
     def run(spec: SymbolSpec, timeframes: list[Timeframe], first: dt.date, last: dt.date) -> list[str]:
         summaries = run_candle_backfill(defs, instance, [spec], timeframes, first, last, tags=tags)

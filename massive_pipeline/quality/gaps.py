@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from massive_pipeline.calendars import MarketCalendar
-from massive_pipeline.timeframes import Timeframe
+from massive_pipeline.core.calendars import MarketCalendar
+from massive_pipeline.core.timeframes import Timeframe
 
 GAP_COLUMNS: tuple[str, ...] = ("gap_start", "gap_end", "candles_missing")
 

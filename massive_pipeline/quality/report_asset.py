@@ -13,11 +13,11 @@ import pandas as pd
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 from pydantic import Field
 
-from massive_pipeline.catalog import Catalog, SymbolSpec
+from massive_pipeline.core.catalog import Catalog, SymbolSpec
 from massive_pipeline.quality.tables import markdown_table
 from massive_pipeline.quality.verify import split_symbols_without_data, status_counts, verify
+from massive_pipeline.resources.candle_store import CandleStoreResource
 from massive_pipeline.store import CandleStore
-from massive_pipeline.store_resource import CandleStoreResource
 
 REPORT_ASSET = "data_quality_report"
 DEFAULT_COVERAGE_DAYS = 14

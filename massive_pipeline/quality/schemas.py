@@ -19,8 +19,8 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
-from massive_pipeline.resample import resample_bars
-from massive_pipeline.timeframes import Timeframe
+from massive_pipeline.core.resample import resample_bars
+from massive_pipeline.core.timeframes import Timeframe
 
 UTC_NS = Annotated[pd.DatetimeTZDtype, "ns", "UTC"]
 PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close")

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from massive_pipeline.timeframes import Timeframe, UnknownTimeframeError, parse_timeframe
+from massive_pipeline.core.timeframes import Timeframe, UnknownTimeframeError, parse_timeframe
 
 # DESIGN §1.4: how far behind the market a series may be, and how much history it must hold.
 FRESHNESS_LIMITS: Mapping[Timeframe, pd.Timedelta] = {

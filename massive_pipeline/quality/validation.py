@@ -15,10 +15,10 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
+from massive_pipeline.core.timeframes import Timeframe
 from massive_pipeline.quality import schemas
 from massive_pipeline.quality.tables import markdown_table
 from massive_pipeline.store import CandleStore
-from massive_pipeline.timeframes import Timeframe
 
 # Which asset check a failed rule belongs to; any rejected row also fails `schema`.
 CATEGORY_OHLC = "ohlc"

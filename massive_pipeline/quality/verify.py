@@ -25,10 +25,10 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from massive_pipeline.catalog import SymbolSpec
+from massive_pipeline.core.catalog import SymbolSpec
+from massive_pipeline.core.timeframes import Timeframe
 from massive_pipeline.quality.settings import FRESHNESS_LIMITS, REQUIRED_HISTORY_DAYS, QualitySettings
 from massive_pipeline.store import CandleStore
-from massive_pipeline.timeframes import Timeframe
 
 STATUSES: tuple[str, ...] = ("ok", "missing", "incomplete", "stale")
 REPORT_COLUMNS: tuple[str, ...] = (

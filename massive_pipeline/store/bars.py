@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from massive_pipeline.store.timeutil import NS_PER_MS
+from massive_pipeline.store.epochs import NS_PER_MS
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("ts", "open", "high", "low", "close", "volume")
 OPTIONAL_COLUMNS: tuple[str, ...] = ("vwap", "trades")

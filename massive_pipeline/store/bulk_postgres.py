@@ -26,7 +26,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from massive_pipeline.store.bars import BarArrays
-from massive_pipeline.store.timeutil import NS_PER_US
+from massive_pipeline.store.epochs import NS_PER_US
 from massive_pipeline.store.window_merge import VALUE_FIELDS, StoredWindow
 
 COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")

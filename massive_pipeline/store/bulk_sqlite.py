@@ -15,7 +15,7 @@ import pandas as pd
 from sqlalchemy.engine import Connection
 
 from massive_pipeline.store.bars import BarArrays
-from massive_pipeline.store.timeutil import NS_PER_MS, epoch_ms
+from massive_pipeline.store.epochs import NS_PER_MS, epoch_ms
 from massive_pipeline.store.window_merge import VALUE_FIELDS, StoredWindow
 
 _INSERT = (

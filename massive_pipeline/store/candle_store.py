@@ -18,6 +18,8 @@ from sqlalchemy import BigInteger, ColumnElement, and_, cast, delete, extract, f
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, make_url
 
+from massive_pipeline.core.timeframes import Timeframe, parse_timeframe
+from massive_pipeline.core.timeutil import to_utc
 from massive_pipeline.store import bulk_postgres, bulk_sqlite, migrate
 from massive_pipeline.store.bars import prepare_bars
 from massive_pipeline.store.checksum import checksum_chunks
@@ -29,10 +31,10 @@ from massive_pipeline.store.engine import (
     resolve_database_url,
     translate_errors,
 )
+from massive_pipeline.store.epochs import us_to_datetimes
 from massive_pipeline.store.revisions import RevisionsMixin, insert_revisions, revision_frame
 from massive_pipeline.store.schema import SYNC_STATUSES, candles, sync_status
 from massive_pipeline.store.side_tables import SideTablesMixin
-from massive_pipeline.store.timeutil import to_utc, us_to_datetimes
 from massive_pipeline.store.validate import (
     bound,
     check_source,
@@ -48,7 +50,6 @@ from massive_pipeline.store.window_merge import (
     contiguous_runs,
     plan_merge,
 )
-from massive_pipeline.timeframes import Timeframe, parse_timeframe
 
 READ_COLUMNS: tuple[str, ...] = (
     "ts", "open", "high", "low", "close", "volume", "vwap", "trades", "source", "ingested_at", "complete",

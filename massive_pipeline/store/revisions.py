@@ -16,12 +16,12 @@ import pandas as pd
 from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection
 
+from massive_pipeline.core.timeframes import Timeframe
+from massive_pipeline.core.timeutil import to_utc
 from massive_pipeline.store.bars import BarArrays
 from massive_pipeline.store.schema import candle_revisions
-from massive_pipeline.store.timeutil import to_utc
 from massive_pipeline.store.validate import check_symbol, check_timeframe
 from massive_pipeline.store.window_merge import VALUE_FIELDS, MergePlan, StoredWindow
-from massive_pipeline.timeframes import Timeframe
 
 REVISION_COLUMNS: tuple[str, ...] = (
     "symbol", "timeframe", "ts",

@@ -30,8 +30,9 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-from massive_pipeline.store.timeutil import epoch_ms, to_utc
-from massive_pipeline.timeframes import Timeframe
+from massive_pipeline.core.timeframes import Timeframe
+from massive_pipeline.core.timeutil import to_utc
+from massive_pipeline.store.epochs import epoch_ms
 
 SYNC_STATUSES: tuple[str, ...] = ("ok", "error", "running", "never")
 GAP_STATUSES: tuple[str, ...] = ("detected", "filling", "filled", "unfillable")

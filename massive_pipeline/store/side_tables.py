@@ -17,10 +17,10 @@ from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from massive_pipeline.core.timeframes import Timeframe
+from massive_pipeline.core.timeutil import to_utc
 from massive_pipeline.store.schema import GAP_STATUSES, data_gaps, rejected_candles, snapshots
-from massive_pipeline.store.timeutil import to_utc
 from massive_pipeline.store.validate import check_symbol, check_timeframe
-from massive_pipeline.timeframes import Timeframe
 
 _REJECT_VALUES = ("open", "high", "low", "close", "volume", "vwap", "trades")
 SNAPSHOT_FIELDS: tuple[str, ...] = (

@@ -10,9 +10,9 @@ from typing import Any
 
 import pandas as pd
 
+from massive_pipeline.core.timeframes import Timeframe, parse_timeframe
+from massive_pipeline.core.timeutil import to_utc
 from massive_pipeline.store.schema import SOURCE_LENGTH, SYMBOL_LENGTH
-from massive_pipeline.store.timeutil import to_utc
-from massive_pipeline.timeframes import Timeframe, parse_timeframe
 
 
 def check_symbol(symbol: Any) -> str:

@@ -21,12 +21,12 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
-from massive_pipeline.assets.candles import build_candle_assets
-from massive_pipeline.catalog import load_catalog
-from massive_pipeline.cli import DEMO_DAYS
+from massive_pipeline.candles.assets import build_candle_assets
+from massive_pipeline.cli.demo import DEMO_DAYS
+from massive_pipeline.core.catalog import load_catalog
+from massive_pipeline.core.timeframes import Timeframe
 from massive_pipeline.quality.checks import CHECKS
 from massive_pipeline.store import CandleStore
-from massive_pipeline.timeframes import Timeframe
 from massive_pipeline_tests.browser.conftest import DEMO_END, UI
 
 pytestmark = pytest.mark.slow

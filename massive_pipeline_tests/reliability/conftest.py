@@ -19,14 +19,14 @@ from typing import Any
 import pytest
 from dagster import DagsterInstance, Definitions
 
-from massive_pipeline.assets.candles import build_candle_assets
-from massive_pipeline.catalog import load_catalog
-from massive_pipeline.devserver import DevServer
-from massive_pipeline.jobs import build_candle_jobs
-from massive_pipeline.resources import MassiveResource
-from massive_pipeline.runner import run_candle_backfill
-from massive_pipeline.store_resource import CandleStoreResource
-from massive_pipeline.timeframes import parse_timeframes
+from massive_pipeline.candles.assets import build_candle_assets
+from massive_pipeline.candles.jobs import build_candle_jobs
+from massive_pipeline.candles.launch import run_candle_backfill
+from massive_pipeline.core.catalog import load_catalog
+from massive_pipeline.core.timeframes import parse_timeframes
+from massive_pipeline.resources.candle_store import CandleStoreResource
+from massive_pipeline.resources.massive import MassiveResource
+from massive_pipeline.testing.devserver import DevServer
 from massive_pipeline_tests.processes import ROOT, Proc, cli, pipeline_env, start
 
 ARTIFACTS = ROOT / "test-artifacts" / "reliability"

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from dagster import DagsterInstance
 
-from massive_pipeline.catalog import CatalogError
 from massive_pipeline.cli import main
+from massive_pipeline.core.catalog import CatalogError
 from massive_pipeline.definitions import build_definitions
 from massive_pipeline.store import StoreConfigError
 from massive_pipeline_tests.processes import BIN, pipeline_env, start

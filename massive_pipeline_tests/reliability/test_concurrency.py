@@ -10,8 +10,8 @@ import pytest
 import sqlalchemy as sa
 from dagster import DagsterInstance, DagsterRunStatus
 
-from massive_pipeline.devserver import DevServer
 from massive_pipeline.store import CandleStore
+from massive_pipeline.testing.devserver import DevServer
 from massive_pipeline_tests.reliability.conftest import Figures, backfill_args, make_pipeline, reference_store
 
 pytestmark = pytest.mark.slow

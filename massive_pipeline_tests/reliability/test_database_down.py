@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from dagster import DagsterInstance, DagsterRunStatus
 
-from massive_pipeline.devserver import DevServer
 from massive_pipeline.store import CandleStore
+from massive_pipeline.testing.devserver import DevServer
 from massive_pipeline_tests.processes import wait_until
 from massive_pipeline_tests.reliability.conftest import Figures, backfill_args, make_pipeline, reference_store
 from massive_pipeline_tests.reliability.private_postgres import PrivatePostgres

@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 from dagster import DagsterInstance
 
-from massive_pipeline.devserver import DevServer
+from massive_pipeline.testing.devserver import DevServer
 from massive_pipeline_tests.reliability.conftest import (
     SERVER_NOW,
     Figures,

@@ -1,0 +1,162 @@
+"""Launching candle runs from the command line, recorded in the Dagster instance.
+
+A CLI backfill is what a single-run backfill from the UI is: one run per symbol and partitions
+definition, covering the whole partition range (`dagster/asset_partition_range_start`/`_end`
+tags), so the base timeframe is fetched with one ranged request per 50,000 bars. The runs use
+the code location's own jobs, so the UI lists them under those jobs and can re-execute them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from dagster import AssetKey, DagsterEventType, DagsterInstance, Definitions, ExecuteInProcessResult
+
+from massive_pipeline.candles.assets import candle_key
+from massive_pipeline.candles.jobs import job_name_for
+from massive_pipeline.candles.partitions import partitions_for
+from massive_pipeline.core.catalog import SymbolSpec
+from massive_pipeline.core.timeframes import Timeframe
+from massive_pipeline.dagster_compat import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+    SerializableErrorInfo,
+)
+
+
+class BackfillError(RuntimeError):
+    """A run of the backfill failed; the message names the symbol, timeframes and range."""
+
+
+@dataclass
+class RunSummary:
+    symbol: str
+    job_name: str
+    timeframes: list[Timeframe]
+    first_partition: str
+    last_partition: str
+    run_id: str
+    success: bool
+    api_requests: int = 0
+    rows_written: dict[str, int] = field(default_factory=dict)
+    # per timeframe, summed over the run's partitions: what the answer lacked, removed, revised
+    missing_from_answer: dict[str, int] = field(default_factory=dict)
+    removed: dict[str, int] = field(default_factory=dict)
+    revised: dict[str, int] = field(default_factory=dict)
+
+
+def _metadata_int(meta: dict, key: str) -> int:
+    value = meta.get(key)
+    return int(value.value) if value is not None else 0
+
+
+def plan_timeframes(spec: SymbolSpec, timeframes: Sequence[Timeframe]) -> list[Timeframe]:
+    """The requested timeframes plus the base a derived one needs, in dependency order."""
+    wanted = {tf for tf in timeframes if tf.minutes >= spec.base_timeframe.minutes}
+    if any(spec.timeframe_source(tf) == "derived" for tf in wanted):
+        wanted.add(spec.base_timeframe)
+    return sorted(wanted, key=lambda tf: tf.minutes)
+
+
+def partition_range(spec: SymbolSpec, tf: Timeframe, start: dt.date, end: dt.date) -> tuple[str, str]:
+    """First and last partition keys covering the UTC days start..end (inclusive)."""
+    pdef = partitions_for(spec.start, tf)
+    keys = pdef.get_partition_keys()
+    if tf is Timeframe.W1:
+        first = (start - dt.timedelta(days=start.weekday())).isoformat()
+        last = (end - dt.timedelta(days=end.weekday())).isoformat()
+    else:
+        first, last = start.isoformat(), end.isoformat()
+    first = max(first, keys[0])
+    last = min(last, keys[-1])
+    if first > last:
+        raise BackfillError(
+            f"{spec.symbol} {tf.value}: no partitions between {start} and {end} "
+            f"(history starts {spec.start}, last partition {keys[-1]})"
+        )
+    return first, last
+
+
+def run_candle_backfill(
+    defs: Definitions,
+    instance: DagsterInstance,
+    specs: Sequence[SymbolSpec],
+    timeframes: Sequence[Timeframe],
+    start: dt.date,
+    end: dt.date,
+    *,
+    tags: dict[str, str] | None = None,
+    on_run: Callable[[RunSummary], None] | None = None,
+    accept_removals: bool = False,
+) -> list[RunSummary]:
+    """Materialize `timeframes` of `specs` for the UTC days start..end, one run per symbol and job.
+
+    `accept_removals` sets the candle assets' run config so stored bars the provider's answer no
+    longer holds are deleted (listed in the metadata) instead of kept.
+    """
+    summaries: list[RunSummary] = []
+    for spec in specs:
+        by_job: dict[str, list[Timeframe]] = {}
+        for tf in plan_timeframes(spec, timeframes):
+            by_job.setdefault(job_name_for(spec, tf), []).append(tf)
+        # daily job first: the weekly bars are derived from the daily base bars it writes
+        for job_name, tfs in sorted(by_job.items(), key=lambda kv: "weekly" in kv[0]):
+            first, last = partition_range(spec, tfs[0], start, end)
+            selection: list[AssetKey] = [candle_key(spec.symbol, tf) for tf in tfs]
+            job = defs.resolve_job_def(job_name)
+            run_config = {
+                "ops": {key.to_python_identifier(): {"config": {"accept_removals": True}} for key in selection}
+            } if accept_removals else None
+            result = job.execute_in_process(
+                instance=instance,
+                asset_selection=selection,
+                run_config=run_config,
+                tags={
+                    ASSET_PARTITION_RANGE_START_TAG: first,
+                    ASSET_PARTITION_RANGE_END_TAG: last,
+                    "massive/symbol": spec.symbol,
+                    **(tags or {}),
+                },
+                raise_on_error=False,
+            )
+            summary = RunSummary(spec.symbol, job_name, tfs, first, last, result.run_id, result.success)
+            # a ranged run records one materialization per partition, all with the run's metadata
+            seen: set[str] = set()
+            for event in result.get_asset_materialization_events():
+                mat = event.step_materialization_data.materialization
+                key = mat.asset_key.path[-1].upper()
+                if key in seen:
+                    continue
+                seen.add(key)
+                meta = mat.metadata
+                summary.rows_written[key] = _metadata_int(meta, "rows_written")
+                summary.api_requests += _metadata_int(meta, "api_requests")
+                summary.missing_from_answer[key] = _metadata_int(meta, "bars_missing_from_answer")
+                summary.removed[key] = _metadata_int(meta, "rows_removed")
+                summary.revised[key] = _metadata_int(meta, "rows_revised")
+            summaries.append(summary)
+            if on_run:
+                on_run(summary)
+            if not result.success:
+                failures = result.get_step_failure_events()
+                error = failures[0].step_failure_data.error if failures else _run_failure_error(result)
+                # Dagster wraps the real error; unwrap only Dagster's own wrappers, so the message
+                # is the pipeline's error (which names the store or API request), not a driver's cause.
+                while error is not None and error.cause is not None and error.cls_name.startswith("Dagster"):
+                    error = error.cause
+                # one line: the CLI prints this as its single error line
+                detail = " ".join(error.message.split()) if error is not None else "see the run's logs"
+                raise BackfillError(
+                    f"run {result.run_id} for {spec.symbol} {','.join(t.value for t in tfs)} "
+                    f"{first}..{last} failed: {detail}"
+                )
+    return summaries
+
+
+def _run_failure_error(result: ExecuteInProcessResult) -> SerializableErrorInfo | None:
+    """The error of a run that failed outside any step (a resource that could not start)."""
+    failed = [e for e in result.all_events if e.event_type == DagsterEventType.RUN_FAILURE]
+    data = failed[0].event_specific_data if failed else None
+    return getattr(data, "error", None)

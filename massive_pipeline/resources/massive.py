@@ -1,0 +1,95 @@
+"""Dagster resources: the one door to the Massive API, and the candle store.
+
+Every asset, check, sensor and schedule reaches the API through `MassiveResource`, which builds
+the HTTP client with the shared rate limiter's `acquire` as its per-request hook: pages and retries
+take tokens exactly like first requests, in every process.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from dagster import ConfigurableResource, EnvVar, InitResourceContext
+from pydantic import Field, PrivateAttr
+
+from massive_pipeline.massive import DEFAULT_BASE_URL, MassiveClient, MassiveProvider
+from massive_pipeline.massive.ratelimit import LimiterStats, SharedRateLimiter, reserve_for
+
+
+class MassiveResource(ConfigurableResource):
+    """Rate-limited access to the Massive REST API.
+
+    The key is configured as `EnvVar("MASSIVE_API_KEY")`: Dagster stores and shows the variable's
+    name, never its value, and the client sends it only in the `Authorization` header.
+    """
+
+    api_key: str = Field(description="Massive API key; configure as EnvVar('MASSIVE_API_KEY').")
+    base_url: str = Field(default=DEFAULT_BASE_URL, description="API root, e.g. the bundled dev server's URL.")
+    rate_limit_per_minute: int = Field(default=5, description="Requests allowed per window (free plan: 5).")
+    rate_window_seconds: float = Field(default=60.0, description="Length of the rate window in seconds.")
+    critical_reserve: float = Field(
+        default=0.2, description="Share of the budget only critical symbols may use (at least one request)."
+    )
+    limiter_url: str | None = Field(
+        default=None,
+        description="Shared limiter backend: sqlite:///path, postgresql://… or redis://… (default: a SQLite "
+        "file under $DAGSTER_HOME).",
+    )
+    timeout_seconds: float = Field(default=30.0, description="Read timeout of one HTTP request.")
+    max_retries: int = Field(default=5, description="Retries of a 429, 5xx or timeout before giving up.")
+
+    _limiter: SharedRateLimiter | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        self._limiter = self.build_limiter()
+
+    def teardown_after_execution(self, context: InitResourceContext) -> None:
+        if self._limiter is not None:
+            self._limiter.close()
+            self._limiter = None
+
+    def build_limiter(self) -> SharedRateLimiter:
+        return SharedRateLimiter(
+            self.rate_limit_per_minute,
+            self.rate_window_seconds,
+            reserve=reserve_for(self.rate_limit_per_minute, self.critical_reserve),
+            backend_url=self.limiter_url,
+        )
+
+    @property
+    def limiter(self) -> SharedRateLimiter:
+        if self._limiter is None:
+            self._limiter = self.build_limiter()
+        return self._limiter
+
+    @contextmanager
+    def provider(self, *, critical: bool = False) -> Iterator[MassiveProvider]:
+        """A provider whose every HTTP attempt first takes a token (from the reserve if critical)."""
+        limiter = self.limiter
+        client = MassiveClient(
+            self.base_url,
+            self.api_key,
+            acquire=lambda: limiter.acquire(critical=critical),
+            timeout=self.timeout_seconds,
+            max_retries=self.max_retries,
+        )
+        try:
+            yield MassiveProvider(client)
+        finally:
+            client.close()
+
+    def limiter_stats(self) -> LimiterStats:
+        return self.limiter.stats()
+
+
+def massive_resource_from_env() -> MassiveResource:
+    """The resource as the code location configures it, from the environment (DESIGN §4)."""
+    return MassiveResource(
+        api_key=EnvVar("MASSIVE_API_KEY"),
+        base_url=os.environ.get("MASSIVE_BASE_URL", DEFAULT_BASE_URL),
+        rate_limit_per_minute=int(os.environ.get("MASSIVE_RATE_LIMIT_PER_MINUTE", "5")),
+        critical_reserve=float(os.environ.get("MASSIVE_CRITICAL_RESERVE", "0.2")),
+        limiter_url=os.environ.get("MASSIVE_RATE_LIMIT_URL") or None,
+    )
