@@ -4,6 +4,8 @@ A CLI backfill is what a single-run backfill from the UI is: one run per symbol 
 definition, covering the whole partition range (`dagster/asset_partition_range_start`/`_end`
 tags), so the base timeframe is fetched with one ranged request per 50,000 bars. The runs use
 the code location's own jobs, so the UI lists them under those jobs and can re-execute them.
+This module is the command line's in-process launcher (`run_job_in_process` for its other jobs);
+schedules and sensors request their runs from Dagster instead, through the run queue.
 """
 
 from __future__ import annotations
@@ -153,6 +155,20 @@ def run_candle_backfill(
                     f"{first}..{last} failed: {detail}"
                 )
     return summaries
+
+
+def run_job_in_process(
+    defs: Definitions, instance: DagsterInstance, job_name: str, *, run_config: dict | None = None,
+    tags: dict[str, str] | None = None,
+) -> ExecuteInProcessResult:
+    """Execute one of the code location's jobs in this process, recorded in `instance`.
+
+    The command line's launcher: it waits for the run and prints its outcome. Unattended work is
+    requested from Dagster by schedules and sensors instead, so it goes through the run queue.
+    """
+    return defs.resolve_job_def(job_name).execute_in_process(
+        run_config=run_config, instance=instance, tags=tags, raise_on_error=False
+    )
 
 
 def _run_failure_error(result: ExecuteInProcessResult) -> SerializableErrorInfo | None:
