@@ -229,6 +229,8 @@ def test_the_round_is_daily_and_waits_for_the_days_detection(setup):
     assert last_round_time(settings.gap_fill_cron, _ts("2026-10-17 05:59")) == _ts("2026-10-16 06:00")
     assert last_round_time(settings.gap_fill_cron, _ts("2026-10-17 06:00")) == _ts("2026-10-17 06:00")
     done = GapFillState(round_at=_ts("2026-10-17 06:00")).to_cursor()
+    assert GapFillState.from_cursor(done).round_at == _ts("2026-10-17 06:00")
+    assert GapFillState.from_cursor("{not json") == GapFillState()  # an unreadable cursor starts afresh
     # gaps detected after the day's round wait for the next one
     setup.clock.at = _ts("2026-10-17 14:00")
     requests, _, reason = setup.tick(done)

@@ -287,3 +287,11 @@ def test_a_series_whose_only_gaps_are_known_unfillable(store_url, capsys):
         gaps, meta = _detect({"symbols": ["EURUSD"], "lookback_days": 0, "end": "2026-10-31"})
         assert [g["candles_missing"] for g in gaps] == [120] and meta["new_gaps"] == 0
         assert store.gaps("EURUSD")["status"].tolist() == ["detected", "unfillable"]
+
+
+def test_gaps_fill_says_it_runs_in_process(capsys):
+    """The command line's fill bypasses the run queue; its help says so (the output does too, above)."""
+    with pytest.raises(SystemExit):
+        main(["gaps", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "in this process" in out and "gap_fill_sensor" in out

@@ -115,11 +115,15 @@ class GapFillState:
 
     @classmethod
     def from_cursor(cls, text: str | None) -> GapFillState:
-        if not text:
+        """A cursor that cannot be read (edited by hand, an older format) starts afresh rather than
+        failing every tick: at worst one early round and one grace period (see the module docstring)."""
+        try:
+            data = json.loads(text) if text else {}
+            at = data.get("round_at")
+            return cls(None if at is None else pd.Timestamp(at),
+                       {str(k): str(v) for k, v in dict(data.get("waiting") or {}).items()})
+        except (ValueError, TypeError, AttributeError):
             return cls()
-        data = json.loads(text)
-        at = data.get("round_at")
-        return cls(None if at is None else pd.Timestamp(at), {str(k): str(v) for k, v in data.get("waiting", {}).items()})
 
 
 @dataclass
@@ -435,11 +439,9 @@ def evaluate_gap_fill(
 
 
 def build_gap_fill_sensor(catalog: Catalog, settings: OperationsSettings) -> SensorDefinition:
-    jobs: Sequence = build_candle_jobs(catalog)  # the very job objects the code location registers
-
     @sensor(
         name=GAP_FILL_SENSOR,
-        jobs=list(jobs),
+        jobs=build_candle_jobs(catalog),  # the very job objects the code location registers
         minimum_interval_seconds=settings.gap_fill_interval_seconds,
         default_status=settings.sensor_status,
         description=f"Daily at {settings.gap_fill_cron} (UTC, after the day's gap detection): one run of the candle "
