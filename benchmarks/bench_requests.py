@@ -26,7 +26,7 @@ PAGE = 50_000
 
 
 def backfill(server: DevServer, days: int) -> None:
-    from massive_pipeline.candles.launch import run_candle_backfill
+    from massive_pipeline.cli.launch import run_candle_backfill
     from massive_pipeline.core.catalog import load_catalog
     from massive_pipeline.core.timeframes import Timeframe
     from massive_pipeline.definitions import build_definitions

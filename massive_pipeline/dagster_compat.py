@@ -18,7 +18,9 @@ from dagster._core.definitions.unresolved_asset_job_definition import Unresolved
 
 # The accelerated-clock simulation: open the same instance in worker processes (InstanceRef),
 # give a queued run placeholder the id the worker's run takes (make_new_run_id), and list a
-# schedule's fire times the way the daemon computes them (cron_string_iterator).
+# schedule's fire times the way the daemon computes them (cron_string_iterator; the gap-fill
+# sensor also finds its daily round's latest fire time with it, so the round follows a cron
+# exactly as a schedule would).
 from dagster._core.instance.ref import InstanceRef
 
 # The run tags of a single-run backfill over a partition range (what the UI's "Launch backfill"

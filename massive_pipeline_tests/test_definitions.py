@@ -22,12 +22,15 @@ def test_the_code_location_from_the_packaged_catalog(monkeypatch):
     # every candle asset carries every quality check
     assert len([k for k in repo.asset_graph.asset_check_keys if k.asset_key in candle_keys]) == 368 * len(CHECKS)
     jobs = {j.name for j in repo.get_all_jobs()}
-    assert {"gap_detection_job", "gap_fill_job", "retention_job", "snapshots_job"} <= jobs
+    assert {"gap_detection_job", "retention_job", "snapshots_job"} <= jobs and "gap_fill_job" not in jobs
     assert any(j.startswith("candles_daily_from_") for j in jobs) and any(j.startswith("candles_weekly_from_") for j in jobs)
     schedules = {s.name: s.job_name for s in repo.schedule_defs}
-    assert schedules["gap_detection"] == "gap_detection_job" and schedules["gap_fill"] == "gap_fill_job"
+    assert schedules["gap_detection"] == "gap_detection_job" and "gap_fill" not in schedules
     assert {"priority_refresh_snapshots", "weekly_retention"} <= set(schedules)
-    assert {s.name for s in repo.sensor_defs} == {"secondary_queue", "sync_status_on_failure"}
+    assert {s.name for s in repo.sensor_defs} == {"secondary_queue", "sync_status_on_failure", "gap_fill_sensor"}
+    # the gap-fill sensor targets the very candle jobs the code location registers
+    gap_fill = repo.get_sensor_def("gap_fill_sensor")
+    assert {j.name for j in gap_fill.jobs} == {j for j in jobs if j.startswith("candles_")}
     # derived timeframes depend on the base timeframe: lineage m1 -> h1
     assert AssetKey(["candles", "eurusd", "m1"]) in repo.asset_graph.get(AssetKey(["candles", "eurusd", "h1"])).parent_keys
 

@@ -125,3 +125,13 @@ def test_the_tests_mirror_the_package():
     assert test_dirs - across <= rooms, f"test folders without a package room: {sorted(test_dirs - across - rooms)}"
     untested = rooms - test_dirs - {"resources"}  # the resources are exercised through every room's tests
     assert untested == set(), f"package rooms without a test folder: {sorted(untested)}"
+
+
+def test_runs_are_executed_in_process_only_by_the_cli_launcher_and_the_testing_tools():
+    """Schedules, sensors and steps request runs from Dagster (queue, pools, monitoring, retries);
+    only the command line's own launcher and the test tools execute a job in their process."""
+    allowed = {PACKAGE / "cli" / "launch.py"}
+    users = {p for p in PACKAGE.rglob("*.py") if "execute_in_process" in p.read_text()}
+    assert users, "the CLI's launcher executes runs in process"
+    outside = sorted(str(p.relative_to(PACKAGE)) for p in users - allowed if "testing" not in p.relative_to(PACKAGE).parts)
+    assert outside == []

@@ -10,12 +10,18 @@ the day as it happens.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from functools import cache
 
 import pandas as pd
 from dagster import DailyPartitionsDefinition, TimeWindowPartitionsDefinition, WeeklyPartitionsDefinition
 
+from massive_pipeline.core.catalog import SymbolSpec
 from massive_pipeline.core.timeframes import Timeframe
+
+
+class PartitionRangeError(ValueError):
+    """No partition of a series lies in the asked days; the message names the series and the days."""
 
 
 @cache
@@ -36,3 +42,30 @@ def partitions_for(start: dt.date, timeframe: Timeframe) -> TimeWindowPartitions
 def window_bounds(window) -> tuple[pd.Timestamp, pd.Timestamp]:
     """A Dagster time window as UTC timestamps."""
     return pd.Timestamp(window.start).tz_convert("UTC"), pd.Timestamp(window.end).tz_convert("UTC")
+
+
+def plan_timeframes(spec: SymbolSpec, timeframes: Sequence[Timeframe]) -> list[Timeframe]:
+    """The requested timeframes plus the base a derived one needs, in dependency order."""
+    wanted = {tf for tf in timeframes if tf.minutes >= spec.base_timeframe.minutes}
+    if any(spec.timeframe_source(tf) == "derived" for tf in wanted):
+        wanted.add(spec.base_timeframe)
+    return sorted(wanted, key=lambda tf: tf.minutes)
+
+
+def partition_range(spec: SymbolSpec, tf: Timeframe, start: dt.date, end: dt.date) -> tuple[str, str]:
+    """First and last partition keys covering the UTC days start..end (inclusive)."""
+    pdef = partitions_for(spec.start, tf)
+    keys = pdef.get_partition_keys()
+    if tf is Timeframe.W1:
+        first = (start - dt.timedelta(days=start.weekday())).isoformat()
+        last = (end - dt.timedelta(days=end.weekday())).isoformat()
+    else:
+        first, last = start.isoformat(), end.isoformat()
+    first = max(first, keys[0])
+    last = min(last, keys[-1])
+    if first > last:
+        raise PartitionRangeError(
+            f"{spec.symbol} {tf.value}: no partitions between {start} and {end} "
+            f"(history starts {spec.start}, last partition {keys[-1]})"
+        )
+    return first, last

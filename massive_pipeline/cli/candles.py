@@ -41,7 +41,7 @@ def backfill_in_process(
     """Run the candle jobs of the composition root in this process, recorded in the instance."""
     from dagster import DagsterInstance
 
-    from massive_pipeline.candles.launch import run_candle_backfill
+    from massive_pipeline.cli.launch import run_candle_backfill
     from massive_pipeline.definitions import build_definitions
 
     dagster_home()

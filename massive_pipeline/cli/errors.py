@@ -8,7 +8,8 @@ from __future__ import annotations
 
 
 def is_user_facing(exc: BaseException) -> bool:
-    from massive_pipeline.candles.launch import BackfillError
+    from massive_pipeline.candles.partitions import PartitionRangeError
+    from massive_pipeline.cli.launch import BackfillError
     from massive_pipeline.core.calendars import UnknownCalendarError
     from massive_pipeline.core.catalog import CatalogError, UnknownSymbolError
     from massive_pipeline.massive import MassiveError
@@ -18,5 +19,5 @@ def is_user_facing(exc: BaseException) -> bool:
     return isinstance(
         exc,
         (CatalogError, UnknownSymbolError, UnknownCalendarError, MassiveError, RateLimiterConfigError,
-         BackfillError, StoreError),
+         BackfillError, PartitionRangeError, StoreError),
     )

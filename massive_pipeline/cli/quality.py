@@ -1,13 +1,17 @@
 """`massive-pipeline gaps detect|fill|list` and `massive-pipeline verify`.
 
-`gaps detect` and `gaps fill` launch the code location's `gap_detection_job` and `gap_fill_job`
-(the jobs the 05:00 and 06:00 schedules launch) in the Dagster instance of `$DAGSTER_HOME`, so
-the UI lists their runs; `gaps list` and `verify` only read the candle store.
+`gaps detect` launches the code location's `gap_detection_job` (the job the 05:00 schedule
+launches) in the Dagster instance of `$DAGSTER_HOME`, so the UI lists its run. `gaps fill` is the
+command line's *in-process launcher* of gap fills: it executes the candle runs the 06:00
+`gap_fill_sensor` would request (same jobs, ranges and tags) in this process, recorded in
+`$DAGSTER_HOME` but outside the run queue, waits for them and judges the gaps; it leaves alone the
+days a queued or running fill already covers. `gaps list` and `verify` only read the candle store.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -62,18 +66,15 @@ def _run_quality_job(job_name: str, op_name: str, config: dict[str, Any], purpos
     """Execute one of the quality jobs in the `$DAGSTER_HOME` instance; (result, op output)."""
     from dagster import DagsterInstance
 
+    from massive_pipeline.cli.launch import run_job_in_process
     from massive_pipeline.core.paths import dagster_home
     from massive_pipeline.definitions import build_definitions
 
     dagster_home()
     defs = build_definitions()
     with DagsterInstance.get() as instance:
-        result = defs.resolve_job_def(job_name).execute_in_process(
-            run_config={"ops": {op_name: {"config": config}}},
-            instance=instance,
-            tags={"massive/purpose": purpose, "massive/launched_by": "cli"},
-            raise_on_error=False,
-        )
+        result = run_job_in_process(defs, instance, job_name, run_config={"ops": {op_name: {"config": config}}},
+                                    tags={"massive/purpose": purpose, "massive/launched_by": "cli"})
     if not result.success:
         failures = result.get_step_failure_events()
         error = failures[0].step_failure_data.error if failures else None
@@ -158,24 +159,89 @@ def cmd_gaps_detect(args: argparse.Namespace) -> int:
     return 0
 
 
+IN_PROCESS_NOTE = (
+    "fills executed in this process (recorded in $DAGSTER_HOME, not through the run queue); unattended, "
+    "gap_fill_sensor requests them as queued runs daily"
+)
+
+
 def cmd_gaps_fill(args: argparse.Namespace) -> int:
-    config = {
-        "symbols": _symbols(args.symbols), "timeframes": _timeframe_names(args.timeframes),
-        "retry_unfillable": bool(args.retry_unfillable),
-    }
-    result, output = _run_quality_job("gap_fill_job", "fill_gaps", config, "gap_fill")
-    if not result.success:
-        return _fail(f"gap fill run {result.run_id} failed: {output}")
-    rows = pd.DataFrame(output)
+    from dagster import DagsterInstance
+
+    from massive_pipeline.cli.launch import BackfillError, run_candle_backfill
+    from massive_pipeline.core.catalog import load_catalog
+    from massive_pipeline.core.paths import dagster_home
+    from massive_pipeline.core.timeframes import Timeframe
+    from massive_pipeline.dagster_compat import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+    from massive_pipeline.definitions import build_definitions
+    from massive_pipeline.operations.settings import SYMBOL_TAG, OperationsSettings
+    from massive_pipeline.quality.gap_detection import select_series
+    from massive_pipeline.quality.gap_fill import FillRange, fill_gaps
+    from massive_pipeline.quality.gap_fill_sensor import (
+        busy_fill_ranges,
+        judge_filling_gaps,
+        weekly_follow_ups,
+    )
+    from massive_pipeline.resources.candle_store import CandleStoreResource
+
+    catalog = load_catalog()
+    series = select_series(catalog, _symbols(args.symbols), _timeframe_names(args.timeframes), default="all")
+    names = [(spec.symbol, tf.value) for spec, tfs in series for tf in tfs]
+    dagster_home()
+    defs = build_definitions(catalog)
+    store = CandleStoreResource().open()
+    settings = OperationsSettings.from_env()
+    tags = {"massive/launched_by": "cli"}
+    try:
+        with DagsterInstance.get() as instance:
+            # fills that ended since the sensor last looked (or with the sensor stopped) are judged first
+            judgement = judge_filling_gaps(store, instance, catalog, settings.now(), waiting=None,
+                                           orphan_after=settings.gap_fill_orphan_after, series=names)
+            for judged in judgement.judged:
+                print(judged.line())
+            # the W1 bars of the fills that ended are re-derived here, as the sensor would request it
+            for follow_up in weekly_follow_ups(store, judgement.succeeded, settings.now()):
+                first = dt.date.fromisoformat(follow_up.tags[ASSET_PARTITION_RANGE_START_TAG])
+                last = dt.date.fromisoformat(follow_up.tags[ASSET_PARTITION_RANGE_END_TAG])
+                try:
+                    run_candle_backfill(defs, instance, [catalog.get(follow_up.tags[SYMBOL_TAG])], [Timeframe.W1],
+                                        first, last, tags={**follow_up.tags, **tags})
+                except BackfillError as exc:
+                    print(f"massive-pipeline: W1 re-derivation after a fill failed: {exc}", file=sys.stderr)
+            busy = busy_fill_ranges(instance, catalog)
+
+            def skip(fill: FillRange) -> str | None:
+                blocker = next((b for b in busy.get(fill.spec.symbol, []) if b.overlaps(fill)), None)
+                return None if blocker is None else f"fill run {blocker.run_id[:8]} of these days is in progress"
+
+            def rematerialize(fill: FillRange, timeframes: list[Timeframe], fill_tags: dict[str, str]):
+                started: list[str] = []
+                try:
+                    run_candle_backfill(defs, instance, [fill.spec], timeframes, fill.first_day, fill.last_day,
+                                        tags={**fill_tags, **tags}, on_run=lambda s: started.append(s.run_id))
+                except BackfillError as exc:
+                    return started, str(exc)
+                return started, None
+
+            outcomes = fill_gaps(store, series, rematerialize, retry_unfillable=bool(args.retry_unfillable),
+                                 skip=skip)
+    finally:
+        store.dispose()
+    for j in judgement.still_filling:
+        print(f"{j.line()}: gap_fill_sensor judges it when its run ends")
+    rows = pd.DataFrame([row for o in outcomes for row in o.rows()])
     if rows.empty:
-        print(f"no detected gaps to fill (run {result.run_id} of gap_fill_job)")
+        print(f"no detected gaps to fill ({IN_PROCESS_NOTE})")
         return 0
     for col in ("gap_start", "gap_end"):
         rows[col] = pd.to_datetime(rows[col], utc=True)
-    print_table(rows, ["symbol", "timeframe", "gap_start", "gap_end", "candles_missing", "status", "days", "runs"])
+    rows["note"] = [e or k for e, k in zip(rows["error"], rows["skipped"], strict=True)]
+    print_table(rows, ["symbol", "timeframe", "gap_start", "gap_end", "candles_missing", "status", "days", "runs",
+                       "note"])
     counts = rows["status"].value_counts().to_dict()
+    skipped = int((rows["skipped"] != "").sum())
     print(f"{len(rows)} gap(s): " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-          + f" (run {result.run_id} of gap_fill_job)")
+          + (f" ({skipped} left to the fill run in progress)" if skipped else "") + f"; {IN_PROCESS_NOTE}")
     errors = sorted({e for e in rows["error"] if e})
     for e in errors:
         print(f"  re-materialization failed: {e}", file=sys.stderr)
@@ -263,7 +329,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     detect.add_argument("--min-bars", type=int, help="shortest gap in bars (default MASSIVE_GAP_MIN_BARS: 3 for M1)")
     detect.set_defaults(func=_one_line_errors(cmd_gaps_detect))
 
-    fill = gsub.add_parser("fill", help="run gap_fill_job: re-materialize the partitions holding detected gaps")
+    fill = gsub.add_parser(
+        "fill",
+        help="re-materialize the partitions holding detected gaps now, in this process (runs recorded in "
+        "$DAGSTER_HOME, not queued; unattended, gap_fill_sensor requests the same runs through the queue)",
+    )
     fill.add_argument("--symbols", help="comma-separated symbols (default: all)")
     fill.add_argument("--timeframes", help="comma-separated timeframes (default: all)")
     fill.add_argument("--retry-unfillable", action="store_true", help="also retry gaps already found unfillable")

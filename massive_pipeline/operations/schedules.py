@@ -8,12 +8,14 @@
 | 04:00 | `resync_daily_*` | the last N complete days of every symbol |
 | 04:30 | `resync_weekly_*` | the W1 bars of those days |
 | 05:00 | `gap_detection` | `gap_detection_job` (quality) |
-| 06:00 | `gap_fill` | `gap_fill_job` (quality) |
+| 06:00 | sensor `gap_fill_sensor` | candle runs filling the detected gaps (quality, `gap_fill_sensor.py`) |
 | Sun 03:00 | `weekly_retention` | `retention_job` |
 
-The gap jobs are defined by the quality part of the code location, which also carries their two
-schedules (built here, with the rest of the automation settings), so each schedule sits next to the
-job it names.
+The gap detection job is defined by the quality part of the code location, which also carries its
+schedule (built here, with the rest of the automation settings), so the schedule sits next to the
+job it names. Gap filling has no schedule: a schedule launches one job, while fills are runs of the
+candle jobs (one per range of days), so the quality part's `gap_fill_sensor` requests them at the
+`gap_fill_cron` time.
 """
 
 from dagster import RunRequest, ScheduleDefinition, ScheduleEvaluationContext, schedule
@@ -23,7 +25,6 @@ from massive_pipeline.operations.runs import iso_minute
 from massive_pipeline.operations.settings import PURPOSE_TAG, REQUESTED_AT_TAG, OperationsSettings, Purpose
 
 GAP_DETECTION_JOB = "gap_detection_job"
-GAP_FILL_JOB = "gap_fill_job"
 
 
 def _daily_job_schedule(name: str, cron: str, job_name: str, purpose: Purpose, what: str,
@@ -45,11 +46,10 @@ def _daily_job_schedule(name: str, cron: str, job_name: str, purpose: Purpose, w
 
 
 def gap_schedules(settings: OperationsSettings) -> list[ScheduleDefinition]:
+    """The 05:00 detection; the 06:00 fills are requested by the quality part's `gap_fill_sensor`."""
     return [
         _daily_job_schedule("gap_detection", settings.gap_detection_cron, GAP_DETECTION_JOB, Purpose.GAP_DETECTION,
                             "05:00 UTC: find runs of missing bars inside trading sessions (after the 04:00 re-sync).",
                             settings),
-        _daily_job_schedule("gap_fill", settings.gap_fill_cron, GAP_FILL_JOB, Purpose.GAP_FILL,
-                            "06:00 UTC: re-fetch the partitions holding detected gaps.", settings),
     ]
 

@@ -71,13 +71,20 @@ class OperationsSettings:
     resync_cron: str = "0 4 * * *"
     weekly_resync_cron: str = "30 4 * * *"
     gap_detection_cron: str = "0 5 * * *"
+    # The gap_fill_sensor requests the day's fills at its first tick at or after this cron's time
+    # (once the day's detection has finished) and judges ended fill runs at every tick.
     gap_fill_cron: str = "0 6 * * *"
+    gap_fill_interval_seconds: int = 60
+    # A `filling` gap without any run this long (its request was never submitted, or the run was
+    # deleted) is judged by the bars instead of waiting for ever.
+    gap_fill_orphan_after: dt.timedelta = dt.timedelta(minutes=10)
     retention_cron: str = "0 3 * * 0"
     retention_days: Mapping[Timeframe, int] = field(default_factory=lambda: dict(DEFAULT_RETENTION_DAYS))
     clock: Callable[[], pd.Timestamp] = utc_now
 
     def __post_init__(self) -> None:
-        for name in ("catch_up_days", "secondary_interval_seconds", "max_failures", "resync_days"):
+        for name in ("catch_up_days", "secondary_interval_seconds", "max_failures", "resync_days",
+                     "gap_fill_interval_seconds"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise OperationsConfigError(f"operations setting {name} must be a positive integer, got {value!r}")

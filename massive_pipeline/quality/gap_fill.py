@@ -1,59 +1,47 @@
-"""`gap_fill_job`: re-materialize the partitions that hold detected gaps, then judge each gap.
+"""Gap filling: which partitions to re-materialize for recorded gaps, and what became of each gap.
 
-The partitions are re-materialized through the code location's own candle jobs (the runs a
-UI backfill would make), one ranged run per run of adjacent days, so adjacent gaps cost one API
-request per 50,000 bars rather than one per day. The derived timeframes of those days are
-re-derived in the same runs. Those runs are tagged `massive/purpose=gap_fill` and
-`massive/parent_run_id=<the gap_fill_job run>`, so the UI lists them next to the job run.
+A gap is filled by re-materializing the UTC days that hold it through the code location's own
+candle jobs, one ranged run per run of adjacent days of a series (`plan_fill_ranges`), so adjacent
+gaps cost one API request per 50,000 bars rather than one per day; the timeframes derived from the
+gap's timeframe that the store keeps are re-derived by the same run (`refreshed_timeframes`).
 
-Afterwards each gap is compared with the store: all its expected bars present → `filled` (with
-`filled_at`); the provider answered but some are still missing → `unfillable`, and the gap is
-not tried again unless `retry_unfillable` is set. When the run itself failed (an API outage)
-an unfilled gap goes back to `detected` for the next attempt.
+Two launchers share this module, so both tag and judge a fill the same way:
 
-Run config (`ops: {fill_gaps: {config: …}}`), every field optional:
+- `gap_fill_sensor` (`gap_fill_sensor.py`) *requests* the runs from Dagster, so they go through
+  the run queue, pools, run monitoring and run retries like every other run, and judges the gaps
+  on a later tick, once their runs have ended;
+- `massive-pipeline gaps fill` executes the same runs in its own process (`fill_gaps` with the
+  CLI's in-process launcher), for an operator who wants a fill now and watches it.
 
-- `symbols`, `timeframes`: which gaps (default: all symbols and timeframes)
-- `retry_unfillable`: also retry gaps already found unfillable (default false)
+Lifecycle of a gap: `detected` → `filling` (a run was requested; `attempts` counts it) → judged
+when that run ends (`judge_gap`): every expected bar present → `filled` (with `filled_at`); the run
+succeeded but bars are still missing, i.e. the provider answered without them → `unfillable`, not
+tried again unless asked (`retry_unfillable`); the run failed or was canceled → back to `detected`.
+
+Every fill run carries `massive/purpose=gap_fill`, `massive/symbol`, `massive/gap_ids` (the gaps it
+covers, for people) and `massive/gap_attempts` (`id:attempt` pairs, what the judge matches: a run of
+an earlier attempt of the same gap is never taken for the current one).
 """
 
+from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from dagster import (
-    Config,
-    DagsterInstance,
-    Definitions,
-    Failure,
-    MetadataValue,
-    OpExecutionContext,
-    Output,
-    job,
-    op,
-)
-from pydantic import Field
 
-from massive_pipeline.core.catalog import Catalog, SymbolSpec
+from massive_pipeline.core.catalog import SymbolSpec
 from massive_pipeline.core.timeframes import Timeframe
-from massive_pipeline.quality.gap_detection import PURPOSE_TAG, GapSelectionError, select_series
+from massive_pipeline.operations.settings import PURPOSE_TAG, SYMBOL_TAG
 from massive_pipeline.quality.gaps import present_mask
-from massive_pipeline.quality.tables import markdown_table
-from massive_pipeline.resources.candle_store import CandleStoreResource
 from massive_pipeline.store import CandleStore
 
-GAP_FILL_JOB = "gap_fill_job"
-PARENT_RUN_TAG = "massive/parent_run_id"
 GAP_FILL_PURPOSE = "gap_fill"
-
-
-class GapFillConfig(Config):
-    symbols: list[str] = Field(default_factory=list, description="catalog symbols; empty: the whole catalog")
-    timeframes: list[str] = Field(default_factory=list, description="timeframes; empty: all")
-    retry_unfillable: bool = Field(default=False, description="retry gaps already found unfillable")
+GAP_IDS_TAG = "massive/gap_ids"
+GAP_ATTEMPTS_TAG = "massive/gap_attempts"
+GAP_TIMEFRAME_TAG = "massive/gap_timeframe"
 
 
 @dataclass
@@ -66,12 +54,19 @@ class FillRange:
     last_day: dt.date
     gaps: pd.DataFrame  # rows of data_gaps
 
+    @property
+    def gap_ids(self) -> list[int]:
+        return [int(i) for i in self.gaps["id"]]
+
 
 @dataclass
 class FillOutcome:
+    """What an in-process fill of one range did: its runs, its error, each gap's new status."""
+
     range: FillRange
     run_ids: list[str] = field(default_factory=list)
     error: str | None = None
+    skipped: str | None = None  # why the range was left alone (a fill of its days is in progress)
     statuses: dict[int, str] = field(default_factory=dict)  # gap id -> new status
 
     def rows(self) -> list[dict[str, object]]:
@@ -82,6 +77,7 @@ class FillOutcome:
                 "gap_start": g.gap_start, "gap_end": g.gap_end, "candles_missing": int(g.candles_missing),
                 "status": self.statuses.get(int(g.id), g.status), "days": f"{r.first_day}..{r.last_day}",
                 "runs": ",".join(i[:8] for i in self.run_ids), "error": self.error or "",
+                "skipped": self.skipped or "",
             }
             for g in r.gaps.itertuples(index=False)
         ]
@@ -124,6 +120,7 @@ def refreshed_timeframes(store: CandleStore, spec: SymbolSpec, timeframe: Timefr
 
 def gap_is_filled(store: CandleStore, spec: SymbolSpec, timeframe: Timeframe, gap_start: pd.Timestamp,
                   gap_end: pd.Timestamp) -> bool:
+    """Whether every bar the market calendar expects inside the gap is stored now."""
     expected = spec.market_calendar.expected_bars(gap_start, gap_end, timeframe)
     present = store.read(spec.symbol, timeframe, gap_start, gap_end)["ts"]
     mask = present_mask(pd.DatetimeIndex(present).as_unit("ns").asi8, expected.as_unit("ns").asi8,
@@ -132,12 +129,62 @@ def gap_is_filled(store: CandleStore, spec: SymbolSpec, timeframe: Timeframe, ga
 
 
 def pending_gaps(store: CandleStore, spec: SymbolSpec, timeframe: Timeframe, retry_unfillable: bool) -> pd.DataFrame:
+    """Gaps of a series waiting for a fill: `detected` (and `unfillable` when asked).
+
+    `filling` gaps are left out: a run for them is queued or in progress, and a second fill of the
+    same bars would only overlap it; they are judged when that run ends.
+    """
     gaps = store.gaps(spec.symbol, timeframe)
-    wanted = {"detected", "filling"} | ({"unfillable"} if retry_unfillable else set())
+    wanted = {"detected"} | ({"unfillable"} if retry_unfillable else set())
     return gaps[gaps["status"].isin(wanted)].reset_index(drop=True)
 
 
-Rematerialize = Callable[[SymbolSpec, list[Timeframe], dt.date, dt.date], list[str]]
+def attempt_key(gap_id: int, attempt: int) -> str:
+    return f"{int(gap_id)}:{int(attempt)}"
+
+
+def attempt_keys(tags: Mapping[str, str]) -> set[str]:
+    """The `id:attempt` pairs a fill run covers (empty for runs that fill no gap)."""
+    text = tags.get(GAP_ATTEMPTS_TAG, "")
+    return {part.strip() for part in text.split(",") if part.strip()}
+
+
+def start_fill(store: CandleStore, fill: FillRange) -> dict[int, int]:
+    """Mark the range's gaps `filling` (one more attempt each); {gap id: attempt now running}."""
+    attempts = {}
+    for g in fill.gaps.itertuples(index=False):
+        store.set_gap_status(int(g.id), "filling")
+        attempts[int(g.id)] = int(g.attempts) + 1
+    return attempts
+
+
+def fill_tags(fill: FillRange, attempts: Mapping[int, int]) -> dict[str, str]:
+    """The tags every run filling `fill` carries, whichever launcher starts it."""
+    return {
+        PURPOSE_TAG: GAP_FILL_PURPOSE,
+        SYMBOL_TAG: fill.spec.symbol,
+        GAP_TIMEFRAME_TAG: fill.timeframe.value,
+        GAP_IDS_TAG: ",".join(str(i) for i in fill.gap_ids),
+        GAP_ATTEMPTS_TAG: ",".join(attempt_key(i, attempts[i]) for i in fill.gap_ids),
+    }
+
+
+def gap_verdict(store: CandleStore, spec: SymbolSpec, timeframe: Timeframe, gap_start: pd.Timestamp,
+                gap_end: pd.Timestamp, run_succeeded: bool | None) -> str:
+    """The status a gap takes once its fill run has ended.
+
+    `run_succeeded` None means no run can be found any more (never launched, or deleted): the bars
+    decide, and a gap still missing bars goes back to `detected`, since nobody asked the provider.
+    Only a run that succeeded and still left bars missing proves the provider cannot supply them.
+    """
+    if gap_is_filled(store, spec, timeframe, gap_start, gap_end):
+        return "filled"
+    return "unfillable" if run_succeeded else "detected"
+
+
+# An in-process launcher: re-materialize `timeframes` of the range's days with these tags;
+# returns the run ids and, when a run failed, its error (one line).
+Rematerialize = Callable[[FillRange, list[Timeframe], dict[str, str]], tuple[list[str], str | None]]
 
 
 def fill_gaps(
@@ -146,99 +193,33 @@ def fill_gaps(
     rematerialize: Rematerialize,
     *,
     retry_unfillable: bool = False,
+    skip: Callable[[FillRange], str | None] = lambda _fill: None,
     log: Callable[[str], None] = lambda _msg: None,
 ) -> list[FillOutcome]:
-    """Re-materialize every range of pending gaps with `rematerialize` (returns the run ids, raises
-    on a failed run) and record what became of each gap."""
-    from massive_pipeline.candles.launch import BackfillError
+    """Fill every range of pending gaps with `rematerialize`, waiting for each, and judge its gaps.
 
+    `skip` returns why a range must not be filled now (a fill run of its days is still in
+    progress), or None; a skipped range keeps its gaps' status and is reported with the reason.
+    """
     outcomes = []
     for spec, tfs in series:
         for tf in tfs:
             for fill in plan_fill_ranges(spec, tf, pending_gaps(store, spec, tf, retry_unfillable)):
                 outcome = FillOutcome(fill)
-                for gap_id in fill.gaps["id"]:
-                    store.set_gap_status(int(gap_id), "filling")
-                try:
-                    outcome.run_ids = rematerialize(
-                        spec, refreshed_timeframes(store, spec, tf), fill.first_day, fill.last_day
-                    )
-                except BackfillError as exc:
-                    outcome.error = str(exc)
-                    log(f"{spec.symbol} {tf.value} {fill.first_day}..{fill.last_day}: {exc}")
+                busy = skip(fill)
+                if busy is not None:
+                    outcome.skipped = busy
+                    outcomes.append(outcome)
+                    continue
+                attempts = start_fill(store, fill)
+                outcome.run_ids, outcome.error = rematerialize(
+                    fill, refreshed_timeframes(store, spec, tf), fill_tags(fill, attempts)
+                )
+                if outcome.error:
+                    log(f"{spec.symbol} {tf.value} {fill.first_day}..{fill.last_day}: {outcome.error}")
                 for g in fill.gaps.itertuples(index=False):
-                    if gap_is_filled(store, spec, tf, g.gap_start, g.gap_end):
-                        status = "filled"
-                    else:  # the provider answered without these bars: it cannot supply them
-                        status = "unfillable" if outcome.error is None else "detected"
+                    status = gap_verdict(store, spec, tf, g.gap_start, g.gap_end, run_succeeded=outcome.error is None)
                     store.set_gap_status(int(g.id), status)
                     outcome.statuses[int(g.id)] = status
                 outcomes.append(outcome)
     return outcomes
-
-
-def candle_rematerializer(
-    defs: Definitions, instance: DagsterInstance, tags: dict[str, str]
-) -> Rematerialize:
-    """Re-materialize days of a symbol through the code location's candle jobs (recorded runs)."""
-    from massive_pipeline.candles.launch import run_candle_backfill
-
-    def run(spec: SymbolSpec, timeframes: list[Timeframe], first: dt.date, last: dt.date) -> list[str]:
-        summaries = run_candle_backfill(defs, instance, [spec], timeframes, first, last, tags=tags)
-        return [s.run_id for s in summaries]
-
-    return run
-
-
-def build_gap_fill_job(catalog: Catalog):
-    @op(
-        name="fill_gaps",
-        description="Re-materialize the partitions holding detected gaps and mark each gap filled or unfillable.",
-    )
-    def fill_gaps_op(
-        context: OpExecutionContext, config: GapFillConfig, candle_store: CandleStoreResource
-    ) -> Output[list[dict[str, object]]]:
-        from massive_pipeline.definitions import build_definitions
-
-        try:
-            series = select_series(catalog, config.symbols, config.timeframes, default="all")
-        except GapSelectionError as exc:
-            raise Failure(description=str(exc)) from None
-        tags = {PURPOSE_TAG: GAP_FILL_PURPOSE, PARENT_RUN_TAG: context.run_id}
-        rematerialize = candle_rematerializer(build_definitions(catalog), context.instance, tags)
-        outcomes = fill_gaps(candle_store.store, series, rematerialize,
-                             retry_unfillable=config.retry_unfillable, log=context.log.warning)
-        rows = [row for o in outcomes for row in o.rows()]
-        frame = pd.DataFrame(rows)
-        counts = frame["status"].value_counts().to_dict() if len(frame) else {}
-        context.log.info(f"{len(rows)} gap(s) in {len(outcomes)} range(s): {counts or 'nothing to fill'}")
-        failed = [o for o in outcomes if o.error]
-        if failed:
-            context.log.error(f"{len(failed)} re-materialization(s) failed; their gaps stay detected")
-        return Output(
-            [{**r, "gap_start": r["gap_start"].isoformat(), "gap_end": r["gap_end"].isoformat()} for r in rows],
-            metadata={
-                "gaps": len(rows),
-                "ranges": len(outcomes),
-                "runs": sum(len(o.run_ids) for o in outcomes),
-                "filled": int(counts.get("filled", 0)),
-                "unfillable": int(counts.get("unfillable", 0)),
-                "failed_ranges": len(failed),
-                "gaps_table": MetadataValue.md(
-                    markdown_table(frame, ("symbol", "timeframe", "gap_start", "gap_end", "candles_missing",
-                                           "status", "days", "runs"), 50) if rows else "_nothing to fill_"
-                ),
-            },
-        )
-
-    @job(
-        name=GAP_FILL_JOB,
-        tags={PURPOSE_TAG: GAP_FILL_PURPOSE},
-        description="Re-materialize the partitions holding detected gaps (one ranged run per run of adjacent "
-        "days, tagged massive/purpose=gap_fill); gaps become filled or unfillable. Config: symbols, timeframes, "
-        "retry_unfillable.",
-    )
-    def gap_fill_job() -> None:
-        fill_gaps_op()
-
-    return gap_fill_job

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from dagster import AssetKey, instance_for_test
 
-from massive_pipeline.candles.launch import run_candle_backfill
+from massive_pipeline.cli.launch import run_candle_backfill
 from massive_pipeline.core.catalog import load_catalog
 from massive_pipeline.core.timeframes import Timeframe
 from massive_pipeline.definitions import build_definitions

@@ -26,14 +26,13 @@ from dagster import (
 from dagster._core.utils import make_new_run_id
 
 from massive_pipeline.candles.assets import candle_key
-from massive_pipeline.candles.launch import run_candle_backfill
+from massive_pipeline.cli.launch import run_candle_backfill
 from massive_pipeline.core.catalog import load_catalog
 from massive_pipeline.core.timeframes import Timeframe
 from massive_pipeline.definitions import build_definitions
 from massive_pipeline.operations.runs import requested_partitions
 from massive_pipeline.operations.schedules import (
     GAP_DETECTION_JOB,
-    GAP_FILL_JOB,
     gap_schedules,
 )
 from massive_pipeline.operations.settings import (
@@ -237,11 +236,10 @@ def test_schedules_and_sensors_run_by_default_in_utc(defs):
     assert all(s.default_status is DefaultSensorStatus.RUNNING for s in sensors.values())
 
 
-def test_gap_schedules_target_the_quality_jobs_at_five_and_six(defs, instance):
+def test_gap_detection_at_five_and_the_gap_fill_sensor_for_six(defs, instance):
     repo = defs.get_repository_def()
     for name, job_name, cron, purpose, at in (
         ("gap_detection", GAP_DETECTION_JOB, "0 5 * * *", "gap_detection", "2026-10-07T05:00:00Z"),
-        ("gap_fill", GAP_FILL_JOB, "0 6 * * *", "gap_fill", "2026-10-07T06:00:00Z"),
     ):
         schedule = repo.get_schedule_def(name)  # part of the code location, next to the quality jobs
         assert schedule.job_name == job_name and schedule.cron_schedule == cron
@@ -251,12 +249,14 @@ def test_gap_schedules_target_the_quality_jobs_at_five_and_six(defs, instance):
             [request] = schedule.evaluate_tick(context).run_requests
         assert request.tags[PURPOSE_TAG] == purpose
         assert validate_run_config(repo.get_job(job_name), request.run_config)  # the job's defaults suffice
-    # the two schedules come with the quality jobs they name, from the quality part of the code location
+    # the schedule comes with the job it names, and the fills with their sensor, from the quality part
     quality = build_quality_definitions(load_catalog(), OperationsSettings())
-    assert {s.name: s.job_name for s in quality.schedules} == {"gap_detection": GAP_DETECTION_JOB,
-                                                               "gap_fill": GAP_FILL_JOB}
-    assert {j.name for j in quality.jobs} == {GAP_DETECTION_JOB, GAP_FILL_JOB}
-    assert {s.name for s in gap_schedules(OperationsSettings())} == {"gap_detection", "gap_fill"}
+    assert {s.name: s.job_name for s in quality.schedules} == {"gap_detection": GAP_DETECTION_JOB}
+    assert {j.name for j in quality.jobs} == {GAP_DETECTION_JOB}
+    assert {s.name for s in gap_schedules(OperationsSettings())} == {"gap_detection"}
+    [gap_fill] = quality.sensors
+    assert gap_fill.name == "gap_fill_sensor" and gap_fill.default_status is DefaultSensorStatus.RUNNING
+    assert {j.name for j in gap_fill.jobs} == {DAILY_JOB, WEEKLY_JOB}
 
 
 def test_automation_can_start_stopped_and_bad_settings_are_named(monkeypatch):

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from dagster import build_run_status_sensor_context, instance_for_test
 
-from massive_pipeline.candles.launch import BackfillError, run_candle_backfill
 from massive_pipeline.cli import main
+from massive_pipeline.cli.launch import BackfillError, run_candle_backfill
 from massive_pipeline.core.catalog import load_catalog
 from massive_pipeline.core.timeframes import Timeframe
 from massive_pipeline.definitions import build_definitions

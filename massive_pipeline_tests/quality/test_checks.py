@@ -12,8 +12,8 @@ from dagster import AssetCheckKey, AssetKey, DagsterEventType, DagsterInstance, 
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionResolvedStatus as Resolved
 from dagster._core.storage.asset_check_state import AssetCheckState, bulk_update_asset_check_state
 
-from massive_pipeline.candles.launch import run_candle_backfill
 from massive_pipeline.candles.partitions import daily_partitions
+from massive_pipeline.cli.launch import run_candle_backfill
 from massive_pipeline.core.catalog import load_catalog
 from massive_pipeline.core.resample import resample_bars
 from massive_pipeline.core.timeframes import Timeframe

@@ -1,4 +1,8 @@
-"""`gaps detect|fill|list` through the code location's gap jobs, recorded in the Dagster instance."""
+"""`gaps detect|fill|list` through the code location's jobs, recorded in the Dagster instance.
+
+`gaps fill` is the command line's in-process launcher of the runs `gap_fill_sensor` requests
+unattended (`test_quality_gap_fill_sensor.py`): the same candle jobs, ranges and tags.
+"""
 
 from __future__ import annotations
 
@@ -70,13 +74,12 @@ def test_an_unfillable_hole_is_tried_once(hole, capsys):
     gap = store.gaps("EURUSD", "M1").iloc[0]
     assert gap["status"] == "unfillable" and gap["attempts"] == 1 and pd.isna(gap["filled_at"])
 
-    fill_runs = _runs("gap_fill")
-    parent = [r for r in fill_runs if r.job_name == "gap_fill_job"]
-    children = [r for r in fill_runs if r.job_name != "gap_fill_job"]
-    assert len(parent) == 1 and children
-    assert {r.tags["massive/parent_run_id"] for r in children} == {parent[0].run_id}
-    assert [(r.job_name, r.tags["dagster/asset_partition_range_start"], r.tags["dagster/asset_partition_range_end"])
-            for r in children] == [("candles_daily_from_2025_06_01", "2026-10-13", "2026-10-13")]
+    assert "fills executed in this process" in out  # the command says it bypasses the run queue
+    fill_runs = _runs("gap_fill")  # ordinary runs of the candle job, tagged with the gap they fill
+    assert [(r.job_name, r.tags["dagster/asset_partition_range_start"], r.tags["dagster/asset_partition_range_end"],
+             r.tags["massive/gap_ids"], r.tags["massive/gap_attempts"], r.tags["massive/launched_by"])
+            for r in fill_runs] == [("candles_daily_from_2025_06_01", "2026-10-13", "2026-10-13", str(gap["id"]),
+                                     f"{gap['id']}:1", "cli")]
 
     # not retried again …
     assert main(["gaps", "fill"]) == 0
@@ -125,21 +128,19 @@ def test_adjacent_days_are_one_ranged_request(pipeline_env, capsys):
     assert "3 gap(s): 3 filled" in out
     assert "2026-10-13..2026-10-14" in out and "2026-10-16..2026-10-16" in out
     assert pipeline_env.request_count(kind="aggs") - before == 2  # Tue+Wed together, Fri alone
-    children = [r for r in _runs("gap_fill") if r.job_name != "gap_fill_job"]
     assert sorted((r.tags["dagster/asset_partition_range_start"], r.tags["dagster/asset_partition_range_end"])
-                  for r in children) == [("2026-10-13", "2026-10-14"), ("2026-10-16", "2026-10-16")]
+                  for r in _runs("gap_fill")) == [("2026-10-13", "2026-10-14"), ("2026-10-16", "2026-10-16")]
 
 
-def test_the_jobs_run_with_the_schedules_default_config(pipeline_env):
-    """The 05:00 and 06:00 schedules launch the jobs without run config."""
+def test_the_detection_job_runs_with_the_schedules_default_config(pipeline_env):
+    """The 05:00 schedule launches the job without run config; the 06:00 fills are the sensor's."""
     defs = build_definitions()
     with DagsterInstance.get() as instance:
-        for name in ("gap_detection_job", "gap_fill_job"):
-            result = defs.resolve_job_def(name).execute_in_process(instance=instance)
-            assert result.success
-            assert result.dagster_run.tags["massive/purpose"] == name.removesuffix("_job")
+        result = defs.resolve_job_def("gap_detection_job").execute_in_process(instance=instance)
+    assert result.success and result.dagster_run.tags["massive/purpose"] == "gap_detection"
     schedules = {s.name: s.job_name for s in defs.schedules}
-    assert schedules.get("gap_detection") == "gap_detection_job" and schedules.get("gap_fill") == "gap_fill_job"
+    assert schedules.get("gap_detection") == "gap_detection_job" and "gap_fill" not in schedules
+    assert "gap_fill_sensor" in {s.name for s in defs.sensors}
 
 
 @pytest.mark.parametrize(
@@ -286,3 +287,11 @@ def test_a_series_whose_only_gaps_are_known_unfillable(store_url, capsys):
         gaps, meta = _detect({"symbols": ["EURUSD"], "lookback_days": 0, "end": "2026-10-31"})
         assert [g["candles_missing"] for g in gaps] == [120] and meta["new_gaps"] == 0
         assert store.gaps("EURUSD")["status"].tolist() == ["detected", "unfillable"]
+
+
+def test_gaps_fill_says_it_runs_in_process(capsys):
+    """The command line's fill bypasses the run queue; its help says so (the output does too, above)."""
+    with pytest.raises(SystemExit):
+        main(["gaps", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "in this process" in out and "gap_fill_sensor" in out

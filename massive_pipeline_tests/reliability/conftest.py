@@ -21,7 +21,7 @@ from dagster import DagsterInstance, Definitions
 
 from massive_pipeline.candles.assets import build_candle_assets
 from massive_pipeline.candles.jobs import build_candle_jobs
-from massive_pipeline.candles.launch import run_candle_backfill
+from massive_pipeline.cli.launch import run_candle_backfill
 from massive_pipeline.core.catalog import load_catalog
 from massive_pipeline.core.timeframes import parse_timeframes
 from massive_pipeline.resources.candle_store import CandleStoreResource

@@ -25,7 +25,7 @@ from dagster import DagsterInstance, Definitions
 
 from massive_pipeline.candles.assets import build_candle_assets
 from massive_pipeline.candles.jobs import build_candle_jobs
-from massive_pipeline.candles.launch import BackfillError, run_candle_backfill
+from massive_pipeline.cli.launch import BackfillError, run_candle_backfill
 from massive_pipeline.core.catalog import load_catalog
 from massive_pipeline.core.timeframes import Timeframe
 from massive_pipeline.massive import MassiveClient

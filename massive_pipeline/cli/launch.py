@@ -4,6 +4,8 @@ A CLI backfill is what a single-run backfill from the UI is: one run per symbol 
 definition, covering the whole partition range (`dagster/asset_partition_range_start`/`_end`
 tags), so the base timeframe is fetched with one ranged request per 50,000 bars. The runs use
 the code location's own jobs, so the UI lists them under those jobs and can re-execute them.
+This module is the command line's in-process launcher (`run_job_in_process` for its other jobs);
+schedules and sensors request their runs from Dagster instead, through the run queue.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dagster import AssetKey, DagsterEventType, DagsterInstance, Definitions, Ex
 
 from massive_pipeline.candles.assets import candle_key
 from massive_pipeline.candles.jobs import job_name_for
-from massive_pipeline.candles.partitions import partitions_for
+from massive_pipeline.candles.partitions import PartitionRangeError, partition_range, plan_timeframes
 from massive_pipeline.core.catalog import SymbolSpec
 from massive_pipeline.core.timeframes import Timeframe
 from massive_pipeline.dagster_compat import (
@@ -52,33 +54,6 @@ def _metadata_int(meta: dict, key: str) -> int:
     return int(value.value) if value is not None else 0
 
 
-def plan_timeframes(spec: SymbolSpec, timeframes: Sequence[Timeframe]) -> list[Timeframe]:
-    """The requested timeframes plus the base a derived one needs, in dependency order."""
-    wanted = {tf for tf in timeframes if tf.minutes >= spec.base_timeframe.minutes}
-    if any(spec.timeframe_source(tf) == "derived" for tf in wanted):
-        wanted.add(spec.base_timeframe)
-    return sorted(wanted, key=lambda tf: tf.minutes)
-
-
-def partition_range(spec: SymbolSpec, tf: Timeframe, start: dt.date, end: dt.date) -> tuple[str, str]:
-    """First and last partition keys covering the UTC days start..end (inclusive)."""
-    pdef = partitions_for(spec.start, tf)
-    keys = pdef.get_partition_keys()
-    if tf is Timeframe.W1:
-        first = (start - dt.timedelta(days=start.weekday())).isoformat()
-        last = (end - dt.timedelta(days=end.weekday())).isoformat()
-    else:
-        first, last = start.isoformat(), end.isoformat()
-    first = max(first, keys[0])
-    last = min(last, keys[-1])
-    if first > last:
-        raise BackfillError(
-            f"{spec.symbol} {tf.value}: no partitions between {start} and {end} "
-            f"(history starts {spec.start}, last partition {keys[-1]})"
-        )
-    return first, last
-
-
 def run_candle_backfill(
     defs: Definitions,
     instance: DagsterInstance,
@@ -103,7 +78,10 @@ def run_candle_backfill(
             by_job.setdefault(job_name_for(spec, tf), []).append(tf)
         # daily job first: the weekly bars are derived from the daily base bars it writes
         for job_name, tfs in sorted(by_job.items(), key=lambda kv: "weekly" in kv[0]):
-            first, last = partition_range(spec, tfs[0], start, end)
+            try:
+                first, last = partition_range(spec, tfs[0], start, end)
+            except PartitionRangeError as exc:
+                raise BackfillError(str(exc)) from None
             selection: list[AssetKey] = [candle_key(spec.symbol, tf) for tf in tfs]
             job = defs.resolve_job_def(job_name)
             run_config = {
@@ -153,6 +131,20 @@ def run_candle_backfill(
                     f"{first}..{last} failed: {detail}"
                 )
     return summaries
+
+
+def run_job_in_process(
+    defs: Definitions, instance: DagsterInstance, job_name: str, *, run_config: dict | None = None,
+    tags: dict[str, str] | None = None,
+) -> ExecuteInProcessResult:
+    """Execute one of the code location's jobs in this process, recorded in `instance`.
+
+    The command line's launcher: it waits for the run and prints its outcome. Unattended work is
+    requested from Dagster by schedules and sensors instead, so it goes through the run queue.
+    """
+    return defs.resolve_job_def(job_name).execute_in_process(
+        run_config=run_config, instance=instance, tags=tags, raise_on_error=False
+    )
 
 
 def _run_failure_error(result: ExecuteInProcessResult) -> SerializableErrorInfo | None:

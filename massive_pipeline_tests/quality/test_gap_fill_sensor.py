@@ -1,0 +1,257 @@
+"""`gap_fill_sensor` on a real instance, against the bundled server and a real candle store.
+
+The sensor is evaluated as the daemon would evaluate it (`build_sensor_context` with the code
+location); the runs it requests are executed with the request's own job, asset selection and tags,
+as the run queue would launch them, so the judge sees real runs ending in success or failure.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pandas as pd
+import pytest
+from dagster import (
+    DagsterInstance,
+    DagsterRun,
+    DagsterRunStatus,
+    Definitions,
+    RunRequest,
+    SensorDefinition,
+    build_sensor_context,
+)
+
+from massive_pipeline.candles.assets import candle_key
+from massive_pipeline.cli import main
+from massive_pipeline.core.catalog import load_catalog
+from massive_pipeline.core.timeframes import Timeframe
+from massive_pipeline.dagster_compat import make_new_run_id
+from massive_pipeline.definitions import build_definitions
+from massive_pipeline.operations.settings import OperationsSettings
+from massive_pipeline.quality.gap_fill_sensor import GAP_FILL_SENSOR, GapFillState, last_round_time
+from massive_pipeline.store import CandleStore
+
+DAILY_JOB = "candles_daily_from_2025_06_01"
+WEEKLY_JOB = "candles_weekly_from_2025_06_01"
+RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+# Tuesday and Wednesday (adjacent) and Friday of one forex week: three gaps, two ranges
+HOLES = {"tue": ("2026-10-13 10:00", "2026-10-13 11:00"), "wed": ("2026-10-14 10:00", "2026-10-14 11:00"),
+         "fri": ("2026-10-16 10:00", "2026-10-16 11:00")}
+ROUND = pd.Timestamp("2026-10-17 06:00:30", tz="UTC")  # the first tick after Saturday's 06:00 round time
+
+
+def _ms(text: str) -> int:
+    return pd.Timestamp(text, tz="UTC").value // 1_000_000
+
+
+def _ts(text: str) -> pd.Timestamp:
+    return pd.Timestamp(text, tz="UTC")
+
+
+def _holes(*names: str) -> list[tuple[int, int]]:
+    return [(_ms(HOLES[n][0]), _ms(HOLES[n][1])) for n in names]
+
+
+class Clock:
+    """The sensor's clock, moved by the test (the daemon's tick time)."""
+
+    def __init__(self, at: pd.Timestamp) -> None:
+        self.at = at
+
+    def __call__(self) -> pd.Timestamp:
+        return self.at
+
+
+@dataclass
+class Setup:
+    server: object
+    defs: Definitions
+    sensor: SensorDefinition
+    instance: DagsterInstance
+    store: CandleStore
+    clock: Clock
+
+    def tick(self, cursor: str | None = None) -> tuple[list[RunRequest], str | None, str]:
+        """Evaluate the sensor once: (run requests, new cursor, skip reason or '')."""
+        with build_sensor_context(instance=self.instance, cursor=cursor, definitions=self.defs,
+                                  resources={"candle_store": self.defs.resources["candle_store"]},
+                                  sensor_name=GAP_FILL_SENSOR) as context:
+            data = self.sensor.evaluate_tick(context)
+        return list(data.run_requests or []), data.cursor, data.skip_message or ""
+
+    def execute(self, request: RunRequest) -> DagsterRun:
+        """Launch the requested run as the run queue would: its job, asset selection and tags."""
+        result = self.defs.resolve_job_def(request.job_name).execute_in_process(
+            instance=self.instance, tags=dict(request.tags), asset_selection=list(request.asset_selection or []),
+            raise_on_error=False,
+        )
+        return result.dagster_run
+
+    def add_run(self, request: RunRequest, status: DagsterRunStatus) -> DagsterRun:
+        """A run of the request as the daemon creates it before the queue starts it (not finished)."""
+        run = DagsterRun(job_name=request.job_name, run_id=make_new_run_id(), status=status, tags=dict(request.tags),
+                         asset_selection=frozenset(request.asset_selection or []))
+        return self.instance.add_run(run)
+
+    def gaps(self) -> pd.DataFrame:
+        return self.store.gaps("EURUSD", "M1")
+
+    def statuses(self) -> list[str]:
+        return self.gaps()["status"].tolist()
+
+
+@pytest.fixture
+def setup(pipeline_env) -> Iterator[Setup]:
+    """EURUSD M1, H1 and W1 of Mon 2026-10-12 .. Fri 2026-10-16 stored with three one-hour holes, the
+    holes detected (`detected`); the provider can now supply Tuesday and Wednesday, not Friday."""
+    pipeline_env.set_faults(holes=_holes("tue", "wed", "fri"))
+    assert main(["backfill", "--symbols", "EURUSD", "--timeframes", "M1,H1,W1", "--start", "2026-10-12",
+                 "--end", "2026-10-16"]) == 0
+    assert main(["gaps", "detect", "--symbols", "EURUSD", "--start", "2026-10-12", "--end", "2026-10-16"]) == 0
+    pipeline_env.set_faults(holes=_holes("fri"))
+    clock = Clock(ROUND)
+    defs = build_definitions(load_catalog(), settings=OperationsSettings(clock=clock))
+    store = CandleStore()
+    with DagsterInstance.get() as instance:
+        yield Setup(pipeline_env, defs, defs.get_repository_def().get_sensor_def(GAP_FILL_SENSOR), instance, store,
+                    clock)
+    store.dispose()
+
+
+def test_one_run_request_per_range_of_adjacent_gap_days(setup):
+    assert setup.statuses() == ["detected"] * 3
+    requests, cursor, _ = setup.tick()
+    assert len(requests) == 2
+    ids = [int(i) for i in setup.gaps()["id"]]
+    by_range = {(r.tags[RANGE_START], r.tags[RANGE_END]): r for r in requests}
+    assert set(by_range) == {("2026-10-13", "2026-10-14"), ("2026-10-16", "2026-10-16")}
+    for request in requests:
+        assert request.job_name == DAILY_JOB
+        # the gap's timeframe and the derived ones the store keeps, W1 aside (the weekly job follows the fill)
+        assert list(request.asset_selection) == [candle_key("EURUSD", Timeframe.M1), candle_key("EURUSD", Timeframe.H1)]
+        assert request.partition_key is None
+        assert request.tags["massive/purpose"] == "gap_fill" and request.tags["massive/symbol"] == "EURUSD"
+    assert by_range[("2026-10-13", "2026-10-14")].tags["massive/gap_ids"] == f"{ids[0]},{ids[1]}"
+    assert by_range[("2026-10-16", "2026-10-16")].tags["massive/gap_ids"] == f"{ids[2]}"
+    assert by_range[("2026-10-16", "2026-10-16")].tags["massive/gap_attempts"] == f"{ids[2]}:1"
+    assert len({r.run_key for r in requests}) == 2
+    gaps = setup.gaps()
+    assert gaps["status"].tolist() == ["filling"] * 3 and gaps["attempts"].tolist() == [1, 1, 1]
+    assert GapFillState.from_cursor(cursor).round_at == _ts("2026-10-17 06:00")
+
+    # the daemon has created the runs (one not yet started, one started): no tick requests anything for those
+    # gaps, not the same tick again, not one without the cursor (a fresh round), not the next day's round
+    setup.add_run(requests[0], DagsterRunStatus.NOT_STARTED)
+    setup.add_run(requests[1], DagsterRunStatus.STARTED)
+    assert setup.tick(cursor)[0] == []
+    fresh, _, reason = setup.tick(None)
+    assert fresh == [] and "still filling: 3" in reason and "not_started" in reason and " started)" in reason
+    setup.clock.at = ROUND + pd.Timedelta(days=1)
+    assert setup.tick(cursor)[0] == []
+    assert setup.statuses() == ["filling"] * 3
+    # and a fill from the command line leaves them alone too
+    assert main(["gaps", "fill", "--symbols", "EURUSD"]) == 0
+    assert setup.statuses() == ["filling"] * 3
+
+
+def test_ended_runs_judge_their_gaps_and_w1_follows(setup):
+    requests, cursor, _ = setup.tick()
+    before = setup.server.request_count(kind="aggs")
+    runs = [setup.execute(r) for r in requests]
+    assert [r.status for r in runs] == [DagsterRunStatus.SUCCESS] * 2
+    assert setup.server.request_count(kind="aggs") - before == 2  # one ranged request per range
+    assert setup.statuses() == ["filling"] * 3  # judged by the sensor, not by the runs
+
+    setup.clock.at = ROUND + pd.Timedelta(minutes=1)
+    follow_ups, cursor, _ = setup.tick(cursor)
+    gaps = setup.gaps()
+    # Tuesday and Wednesday are back; Friday's run succeeded and the provider still lacks the bars
+    assert gaps["status"].tolist() == ["filled", "filled", "unfillable"]
+    assert gaps["filled_at"].iloc[:2].notna().all() and pd.isna(gaps["filled_at"].iloc[2])
+    assert setup.store.count("EURUSD", "H1", _ts("2026-10-13"), _ts("2026-10-15")) == 48  # re-derived in the run
+
+    # W1 is derived from M1 and stored: one weekly run re-derives the week the two fills touched
+    [weekly] = follow_ups
+    assert weekly.job_name == WEEKLY_JOB and list(weekly.asset_selection) == [candle_key("EURUSD", Timeframe.W1)]
+    assert (weekly.tags[RANGE_START], weekly.tags[RANGE_END]) == ("2026-10-12", "2026-10-12")
+    assert set(weekly.tags["massive/follows_runs"].split(",")) == {r.run_id for r in runs}
+    assert setup.execute(weekly).status is DagsterRunStatus.SUCCESS
+
+    # nothing is left to request: filled gaps are done, unfillable ones are not retried unattended
+    setup.clock.at = ROUND + pd.Timedelta(days=1)
+    requests, _, reason = setup.tick(cursor)
+    assert requests == [] and "0 fill run(s)" in reason
+    assert setup.statuses() == ["filled", "filled", "unfillable"]
+
+
+def test_failed_or_canceled_runs_put_their_gaps_back_to_detected(setup):
+    requests, cursor, _ = setup.tick()
+    by_range = {r.tags[RANGE_START]: r for r in requests}
+    setup.server.set_faults(not_entitled=True)  # the API refuses: the run fails
+    failed = setup.execute(by_range["2026-10-13"])
+    assert failed.status is DagsterRunStatus.FAILURE
+    queued = setup.add_run(by_range["2026-10-16"], DagsterRunStatus.NOT_STARTED)
+    setup.instance.report_run_canceled(queued)  # canceled from the UI before it started
+    assert setup.instance.get_run_by_id(queued.run_id).status is DagsterRunStatus.CANCELED
+
+    setup.clock.at = ROUND + pd.Timedelta(minutes=1)
+    assert setup.tick(cursor)[0] == []
+    gaps = setup.gaps()
+    assert gaps["status"].tolist() == ["detected"] * 3 and gaps["filled_at"].isna().all()
+
+    # the next day's round tries them again, as a new attempt with its own run key
+    setup.server.set_faults(not_entitled=False)
+    setup.clock.at = ROUND + pd.Timedelta(days=1)
+    again, _, _ = setup.tick(cursor)
+    assert len(again) == 2 and {r.run_key for r in again}.isdisjoint({r.run_key for r in requests})
+    assert all(a.endswith(":2") for r in again for a in r.tags["massive/gap_attempts"].split(","))
+    assert setup.gaps()["attempts"].tolist() == [2, 2, 2]
+
+
+def test_a_filling_gap_whose_run_never_appeared_is_judged_after_the_grace(setup):
+    requests, cursor, _ = setup.tick()  # requested, but the daemon never created the runs
+    setup.clock.at = ROUND + pd.Timedelta(minutes=5)
+    assert setup.tick(cursor)[0] == [] and setup.statuses() == ["filling"] * 3
+    # nor does a gap left `filling` by a lost cursor stay so for ever: its grace starts when first seen
+    _, lost, reason = setup.tick(None)
+    assert "waiting since 2026-10-17T06:05:30Z" in reason
+    setup.clock.at = ROUND + pd.Timedelta(minutes=11)
+    _, _, reason = setup.tick(cursor)
+    assert setup.statuses() == ["detected"] * 3 and "no run found since 2026-10-17T06:00:30Z" in reason
+    waiting = json.loads(lost)["waiting"]
+    assert len(waiting) == 3 and set(waiting.values()) == {"2026-10-17T06:05:30Z"}
+
+
+def test_the_round_is_daily_and_waits_for_the_days_detection(setup):
+    settings = OperationsSettings()
+    assert last_round_time(settings.gap_fill_cron, _ts("2026-10-17 05:59")) == _ts("2026-10-16 06:00")
+    assert last_round_time(settings.gap_fill_cron, _ts("2026-10-17 06:00")) == _ts("2026-10-17 06:00")
+    done = GapFillState(round_at=_ts("2026-10-17 06:00")).to_cursor()
+    assert GapFillState.from_cursor(done).round_at == _ts("2026-10-17 06:00")
+    assert GapFillState.from_cursor("{not json") == GapFillState()  # an unreadable cursor starts afresh
+    # gaps detected after the day's round wait for the next one
+    setup.clock.at = _ts("2026-10-17 14:00")
+    requests, _, reason = setup.tick(done)
+    assert requests == [] and "next round of fills after 0 6 * * *" in reason
+    assert setup.statuses() == ["detected"] * 3
+    # the next day's detection is still running at 06:00: the round waits for it
+    detection = DagsterRun(job_name="gap_detection_job", run_id=make_new_run_id(), status=DagsterRunStatus.STARTED,
+                           tags={"massive/purpose": "gap_detection"})
+    setup.instance.add_run(detection)
+    setup.clock.at = _ts("2026-10-18 06:00:30")
+    requests, cursor, reason = setup.tick(done)
+    assert requests == [] and f"waits for gap_detection_job run {detection.run_id[:8]}" in reason
+    assert GapFillState.from_cursor(cursor).round_at == _ts("2026-10-17 06:00")
+    setup.instance.report_run_canceled(detection)
+    setup.clock.at = _ts("2026-10-18 06:01:30")
+    requests, cursor, _ = setup.tick(cursor)
+    assert len(requests) == 2 and GapFillState.from_cursor(cursor).round_at == _ts("2026-10-18 06:00")
+
+
+def test_the_sensor_is_part_of_the_code_location(setup):
+    sensor = setup.sensor
+    assert sensor.minimum_interval_seconds == 60
+    assert {j.name for j in sensor.jobs} == {DAILY_JOB, WEEKLY_JOB}
+    assert "gap_fill_job" not in {j.name for j in setup.defs.get_repository_def().get_all_jobs()}
