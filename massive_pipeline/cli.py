@@ -112,6 +112,25 @@ def _backfill(
         )
 
 
+def _submit(specs, timeframes, start: dt.date, end: dt.date, *, accept_removals: bool) -> None:
+    """`backfill --submit`: one asset backfill for the daemon, built against the code location's own
+    asset graph (composed here, at the CLI layer), then the lines saying how to watch it."""
+    from dagster import DagsterInstance
+
+    from massive_pipeline import submit_backfill
+    from massive_pipeline.definitions import build_definitions
+
+    dagster_home()
+    defs = build_definitions()
+    with DagsterInstance.get() as instance:
+        submitted = submit_backfill.submit_candle_backfill(
+            defs, instance, specs, timeframes, start, end, tags={"massive/purpose": "cli_backfill"},
+            accept_removals=accept_removals,
+        )
+        heartbeat = submit_backfill.backfill_daemon_heartbeat_age(instance)
+        print("\n".join(submit_backfill.submission_report(submitted, heartbeat)), flush=True)
+
+
 def cmd_backfill(args: argparse.Namespace) -> int:
     from massive_pipeline.catalog import load_catalog
 
@@ -120,6 +139,10 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     specs = _specs(catalog, args.symbols)
     timeframes = _timeframes(args.timeframes)
     print(f"backfilling {len(specs)} symbol(s) × {len(timeframes)} timeframe(s), {args.start}..{args.end}")
+    if args.submit:
+        _submit(specs, timeframes, args.start, args.end, accept_removals=args.accept_removals)
+        return 0
+    print("running in this process (use --submit to hand the backfill to the Dagster daemon)", flush=True)
     _backfill(
         specs, timeframes, args.start, args.end, tags={"massive/purpose": "cli_backfill"},
         accept_removals=args.accept_removals,
@@ -234,6 +257,11 @@ def build_parser() -> argparse.ArgumentParser:
     bf.add_argument(
         "--accept-removals", action="store_true",
         help="delete stored bars the provider's answer no longer holds (default: keep and report them)",
+    )
+    bf.add_argument(
+        "--submit", action="store_true",
+        help="hand one asset backfill to the Dagster daemon (run queue, pools, the UI's backfill page) and return "
+        "without waiting; default: run in this process and wait",
     )
     bf.set_defaults(func=cmd_backfill)
 
