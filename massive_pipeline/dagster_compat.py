@@ -13,8 +13,19 @@ from dagster._core.definitions.asset_checks.asset_check_evaluation import (
     AssetCheckEvaluationTargetMaterializationData,
 )
 
+# The per-asset partition ranges an asset backfill is built from (see PartitionBackfill below).
+from dagster._core.definitions.selector import (
+    PartitionRangeSelector,
+    PartitionsByAssetSelector,
+    PartitionsSelector,
+)
+
 # What `define_asset_job` returns before `Definitions` resolves it: used in type hints only.
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
+
+# `massive-pipeline backfill --submit` adds the asset backfill the UI's "Launch backfill" adds
+# (dagster_graphql's create_and_launch_partition_backfill); Dagster exports no constructor for it.
+from dagster._core.execution.backfill import PartitionBackfill
 
 # The accelerated-clock simulation: open the same instance in worker processes (InstanceRef),
 # give a queued run placeholder the id the worker's run takes (make_new_run_id), and list a
@@ -24,9 +35,16 @@ from dagster._core.definitions.unresolved_asset_job_definition import Unresolved
 from dagster._core.instance.ref import InstanceRef
 
 # The run tags of a single-run backfill over a partition range (what the UI's "Launch backfill"
-# sets); a run requested with them materializes the whole range in one run.
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
-from dagster._core.utils import make_new_run_id
+# sets); a run requested with them materializes the whole range in one run. BACKFILL_ID_TAG: the
+# tag the daemon puts on every run of a backfill, which the CLI names so users can find them.
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+    BACKFILL_ID_TAG,
+)
+
+# make_new_backfill_id: the id format the UI's backfills get (make_new_run_id: see the simulation above).
+from dagster._core.utils import make_new_backfill_id, make_new_run_id
 
 # The error record of a failed step or run, as found in its events (type hints only).
 from dagster._utils.error import SerializableErrorInfo
@@ -35,10 +53,16 @@ from dagster._utils.schedules import cron_string_iterator
 __all__ = [
     "ASSET_PARTITION_RANGE_END_TAG",
     "ASSET_PARTITION_RANGE_START_TAG",
+    "BACKFILL_ID_TAG",
     "AssetCheckEvaluationTargetMaterializationData",
     "InstanceRef",
+    "PartitionBackfill",
+    "PartitionRangeSelector",
+    "PartitionsByAssetSelector",
+    "PartitionsSelector",
     "SerializableErrorInfo",
     "UnresolvedAssetJobDefinition",
     "cron_string_iterator",
+    "make_new_backfill_id",
     "make_new_run_id",
 ]

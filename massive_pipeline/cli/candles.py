@@ -1,7 +1,9 @@
 """`massive-pipeline backfill` and `massive-pipeline export`: candles in and out of the store.
 
 `backfill` runs the code location's candle jobs in this process (the CLI's in-process launcher,
-`candles.launch`), recording each run in the Dagster instance of `$DAGSTER_HOME` so the UI lists it.
+`cli/launch.py`), recording each run in the Dagster instance of `$DAGSTER_HOME` so the UI lists it,
+and says so; `backfill --submit` hands one asset backfill to the instance instead (`cli/submit.py`),
+for the daemon to run under the run queue and pools, and returns.
 """
 
 from __future__ import annotations
@@ -53,6 +55,25 @@ def backfill_in_process(
         )
 
 
+def submit_backfill(specs, timeframes, start: dt.date, end: dt.date, *, accept_removals: bool) -> None:
+    """`backfill --submit`: one asset backfill for the daemon, built against the code location's own
+    asset graph (composed here, at the CLI layer), then the lines saying how to watch it."""
+    from dagster import DagsterInstance
+
+    from massive_pipeline.cli import submit
+    from massive_pipeline.definitions import build_definitions
+
+    dagster_home()
+    defs = build_definitions()
+    with DagsterInstance.get() as instance:
+        submitted = submit.submit_candle_backfill(
+            defs, instance, specs, timeframes, start, end, tags={"massive/purpose": "cli_backfill"},
+            accept_removals=accept_removals,
+        )
+        heartbeat = submit.backfill_daemon_heartbeat_age(instance)
+        print("\n".join(submit.submission_report(submitted, heartbeat)), flush=True)
+
+
 def cmd_backfill(args: argparse.Namespace) -> int:
     from massive_pipeline.core.catalog import load_catalog
 
@@ -61,6 +82,10 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     specs = specs_arg(catalog, args.symbols)
     timeframes = timeframes_arg(args.timeframes)
     print(f"backfilling {len(specs)} symbol(s) × {len(timeframes)} timeframe(s), {args.start}..{args.end}")
+    if args.submit:
+        submit_backfill(specs, timeframes, args.start, args.end, accept_removals=args.accept_removals)
+        return 0
+    print("running in this process (use --submit to hand the backfill to the Dagster daemon)", flush=True)
     backfill_in_process(
         specs, timeframes, args.start, args.end, tags={"massive/purpose": "cli_backfill"},
         accept_removals=args.accept_removals,
@@ -104,6 +129,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     bf.add_argument(
         "--accept-removals", action="store_true",
         help="delete stored bars the provider's answer no longer holds (default: keep and report them)",
+    )
+    bf.add_argument(
+        "--submit", action="store_true",
+        help="hand one asset backfill to the Dagster daemon (run queue, pools, the UI's backfill page) and return "
+        "without waiting; default: run in this process and wait",
     )
     bf.set_defaults(func=cmd_backfill)
 
