@@ -33,7 +33,7 @@ from massive_pipeline.core.timeframes import Timeframe
 from massive_pipeline.quality.checks import candle_check_events, candle_check_specs
 from massive_pipeline.quality.validation import quarantine, validate_bars
 from massive_pipeline.resources.candle_store import CandleStoreResource
-from massive_pipeline.resources.massive import MassiveResource
+from massive_pipeline.resources.massive import MassiveResource, uses_critical_reserve
 from massive_pipeline.store import CandleStore, WriteResult
 
 
@@ -88,7 +88,8 @@ def _fetched_asset(spec: SymbolSpec, tf: Timeframe) -> AssetsDefinition:
         candle_store: CandleStoreResource,
     ) -> Iterator[object]:
         start, end = window_bounds(context.partition_time_window)
-        with massive.provider(critical=spec.is_critical) as provider:
+        # the run's purpose, not the symbol's priority: a backfill of XAUUSD is ordinary work
+        with massive.provider(critical=uses_critical_reserve(context.run.tags)) as provider:
             fetched = provider.fetch_bars(spec.ticker, tf, start, end)
         store = candle_store.store
         # validation before storage: bad rows are quarantined with their reasons, the rest lands

@@ -3,52 +3,69 @@
 Dagster runs each run, sensor and schedule tick in its own process, so an in-process limiter would
 let five concurrent runs spend five times the plan's budget. The limiter's state therefore lives
 outside the process: a SQLite file under `$DAGSTER_HOME` by default, PostgreSQL or Redis in
-production. The sliding-window bookkeeping is pyrate-limiter's (it already has all three buckets
-with atomic check-and-insert); this module adds what the pipeline needs on top:
+production.
 
-* a reserve for critical symbols: non-critical requests must also fit a smaller budget
-  (`limit - reserve`), so a long backfill can never take the tokens the 5-minute priority refresh
-  needs, while critical requests may use the whole budget;
+**One log, one decision per request.** Each backend keeps a sliding-window log of the requests
+sent in the last window, each entry stamped with its send time and whether it was critical, and
+a table of waiting requests with a lease. A request is decided in one atomic step (SQLite
+`BEGIN IMMEDIATE`, a PostgreSQL transaction under an advisory lock, one Redis Lua script): read
+the window, then either append the request's entry, stamped now (the request is sent as soon as
+`acquire` returns), or record the request as waiting and tell it how long to sleep. The rules:
+
+* any request needs fewer than `limit` entries in the window;
+* a non-critical request also needs fewer than `limit - reserve` non-critical entries, and room
+  for every critical request that is waiting (`entries + critical waiters < limit`).
+
+So no window ever holds more than `limit - reserve` non-critical requests, and a critical request
+is served when the oldest entry of the window expires, at most one window (plus the margin below)
+after it asked, however many processes flood the budget. The design replaces two pyrate-limiter
+buckets (non-critical, then total): a non-critical request took its first token, then waited for
+the second, and its first token expired a window after it was *taken* rather than *sent*, so
+more than `limit - reserve` non-critical requests went out in one window and ate the reserve.
+
+What else the module adds:
+
 * a safety margin on the window, because the server counts arrival times while the limiter counts
-  acquire times, and the two differ by the request's latency;
-* statistics (used, waiting, waits) kept in the same shared backend, readable by `status`;
-* a fresh timestamp on every attempt: pyrate-limiter's own blocking loop advances the item's
-  timestamp by the time it meant to sleep, so a process that overslept or waited for the file
-  lock records its request in the past and frees its slot early; under three competing processes
-  that let 7 requests into a 5-request window. Here each attempt is a new item stamped "now", and
-  the bucket's `waiting()` only tells how long to sleep before the next attempt;
-* a race-free first start: every process of a deployment builds its limiter at the same moment
-  on first start, so each backend creates every table it uses (both buckets, the statistics)
-  idempotently under one cross-process lock before any use. Without it PostgreSQL's concurrent
-  `CREATE TABLE IF NOT EXISTS` fails with a unique violation on `pg_type`, SQLite's switch to WAL
-  fails with "database is locked", and `reset()` met a bucket table nobody had created yet.
+  decision times, and the two differ by the request's latency;
+* the time of a decision is read inside the atomic step, after the lock is held: a process that
+  waited for the lock never stamps its request in the past. By default it is the backend's own
+  clock (PostgreSQL `clock_timestamp()`, Redis `TIME`; SQLite, a local file, the host's), so
+  processes on several hosts agree on it; tests inject a clock;
+* statistics kept in the same backend, readable by `status`. `waiting` is not a counter: it is
+  the number of waiters whose lease is live. A waiting request renews its lease at every attempt
+  (at least every `lease / 4`), so a killed process stops counting when its lease runs out, and
+  nothing has to be decremented;
+* a race-free first start: every process of a deployment builds its limiter at the same moment on
+  first start, so each backend creates its tables idempotently under one cross-process lock.
+  Without it PostgreSQL's concurrent `CREATE TABLE IF NOT EXISTS` fails with a unique violation
+  on `pg_type`, and SQLite's switch to WAL fails with "database is locked". Redis needs no schema.
 """
 
 from __future__ import annotations
 
 import math
 import sqlite3
+import threading
 import time
+import uuid
 import zlib
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from pyrate_limiter import AbstractBucket, PostgresBucket, Rate, RateItem, RedisBucket, SQLiteBucket
-from pyrate_limiter.buckets.postgres import Queries as PostgresQueries
-from pyrate_limiter.buckets.sqlite_bucket import Queries as SQLiteQueries
+from typing import Any, Protocol
 
 from massive_pipeline.core.paths import dagster_home
 from massive_pipeline.store.engine import mask_url
 
-TOTAL_BUCKET = "massive_total"
-SHARED_BUCKET = "massive_noncritical"
-BUCKETS = (TOTAL_BUCKET, SHARED_BUCKET)
-_STAT_FIELDS = ("acquired", "acquired_critical", "waits", "wait_seconds", "waiting")
-# One advisory-lock key for the PostgreSQL backend's schema, the same in every process (CRC-32,
-# not `hash()`, which is salted per interpreter).
+DEFAULT_LEASE_SECONDS = 5.0
+# A wait that long counts in `waits`/`wait_seconds`; shorter ones are the cost of the decision itself.
+_WAIT_WORTH_COUNTING = 0.05
+# One advisory-lock key for the PostgreSQL backend's schema and one for its decisions, the same in
+# every process (CRC-32, not `hash()`, which is salted per interpreter).
 _PG_SCHEMA_LOCK = zlib.crc32(b"massive_pipeline.massive.ratelimit schema") & 0x7FFFFFFF
+_PG_DECISION_LOCK = zlib.crc32(b"massive_pipeline.massive.ratelimit decision") & 0x7FFFFFFF
 
 
 class RateLimiterConfigError(ValueError):
@@ -76,30 +93,71 @@ class LimiterStats:
 
 
 def reserve_for(limit: int, share: float) -> int:
-    """Tokens kept for critical symbols: at least one when the plan allows two or more."""
+    """Tokens kept for critical requests: at least one when the plan allows two or more."""
     if limit < 2 or share <= 0:
         return 0
     return min(limit - 1, max(1, math.floor(limit * share)))
 
 
 def default_margin_ms(window_seconds: float) -> int:
-    """The server counts arrivals, not acquisitions: leave room for latency jitter."""
+    """The server counts arrivals, not decisions: leave room for latency jitter."""
     return int(max(100.0, window_seconds * 1000 * 0.01))
 
 
+@dataclass(frozen=True)
+class Budget:
+    """The rules of one decision, the same in every backend (Redis repeats them in Lua)."""
+
+    limit: int
+    noncritical_limit: int
+    interval_ms: int  # the window plus the margin: how long an entry counts
+
+    def entries_to_expire(self, critical: bool, total: int, noncritical: int, critical_waiting: int
+                          ) -> tuple[int, int]:
+        """(k, k_nc): the request fits once the k-th oldest entry and the k_nc-th oldest non-critical
+        entry have expired; (0, 0) means it fits now. A critical request ignores other waiters
+        (they compete as equals); a non-critical one leaves a place for each waiting critical one."""
+        if critical:
+            return max(0, total - self.limit + 1), 0
+        return (max(0, total + critical_waiting - self.limit + 1),
+                max(0, noncritical - self.noncritical_limit + 1))
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One try of one request: `waiter` is the same across the tries of one `acquire`."""
+
+    waiter: str
+    critical: bool
+    waited_seconds: float
+    lease_ms: int
+
+
+MsClock = Callable[[], int]
+
+
 class _Backend(ABC):
-    """Where the buckets and counters live; one instance per process."""
+    """Where the log, the waiters and the counters live; one instance per process."""
 
     label: str
 
     @abstractmethod
-    def bucket(self, name: str, rates: list[Rate]) -> AbstractBucket: ...
+    def attempt(self, attempt: Attempt, budget: Budget, clock: MsClock | None) -> int | None:
+        """Decide one try atomically: None when granted (entry written), else milliseconds to wait."""
 
     @abstractmethod
-    def used_since(self, name: str, since_ms: int) -> int: ...
+    def leave(self, waiter: str) -> None:
+        """Forget a waiter that gave up (its lease would also run out)."""
 
     @abstractmethod
-    def incr(self, field: str, delta: float) -> None: ...
+    def now_ms(self) -> int:
+        """The backend's clock, the one decisions are stamped with."""
+
+    @abstractmethod
+    def used_since(self, since_ms: int, noncritical_only: bool) -> int: ...
+
+    @abstractmethod
+    def waiting(self, now_ms: int) -> int: ...
 
     @abstractmethod
     def read_stats(self) -> dict[str, float]: ...
@@ -111,96 +169,165 @@ class _Backend(ABC):
         pass
 
 
-class _SQLiteBackend(_Backend):
+class _Execute(Protocol):
+    def __call__(self, sql: str, params: tuple[Any, ...] = ...) -> Any: ...
+
+
+class _SQLBackend(_Backend):
+    """SQLite and PostgreSQL: the same tables and statements, one transaction per decision.
+
+    Subclasses provide the serialized transaction, the table names and the clock; statements use
+    `?` placeholders (PostgreSQL's are substituted).
+    """
+
+    log_table: str
+    waiters_table: str
+    stats_table: str
+
+    @abstractmethod
+    def _transaction(self) -> AbstractContextManager[_Execute]:
+        """A transaction that no other decision, in any process, runs beside."""
+
+    @abstractmethod
+    def _db_now(self, q: _Execute) -> int: ...
+
+    @abstractmethod
+    def _read(self) -> AbstractContextManager[_Execute]:
+        """A plain connection for reads."""
+
+    def attempt(self, attempt: Attempt, budget: Budget, clock: MsClock | None) -> int | None:
+        log, waiters = self.log_table, self.waiters_table
+        with self._transaction() as q:
+            now = clock() if clock is not None else self._db_now(q)
+            q(f"DELETE FROM {log} WHERE ts_ms <= ?", (now - budget.interval_ms,))
+            q(f"DELETE FROM {waiters} WHERE lease_until_ms <= ?", (now,))
+            total, noncritical = q(f"SELECT COUNT(*), COALESCE(SUM(1 - critical), 0) FROM {log}").fetchone()
+            (critical_waiting,) = q(f"SELECT COUNT(*) FROM {waiters} WHERE critical = 1 AND id <> ?",
+                                    (attempt.waiter,)).fetchone()
+            k_all, k_nc = budget.entries_to_expire(attempt.critical, int(total), int(noncritical),
+                                                   int(critical_waiting))
+            critical = int(attempt.critical)
+            if not k_all and not k_nc:
+                q(f"INSERT INTO {log}(ts_ms, critical) VALUES (?, ?)", (now, critical))
+                q(f"DELETE FROM {waiters} WHERE id = ?", (attempt.waiter,))
+                for name, value in _grant_counts(attempt):
+                    q(f"INSERT INTO {self.stats_table}(name, value) VALUES (?, ?) ON CONFLICT(name) "
+                      f"DO UPDATE SET value = {self.stats_table}.value + excluded.value", (name, value))
+                return None
+            q(f"INSERT INTO {waiters}(id, critical, lease_until_ms) VALUES (?, ?, ?) ON CONFLICT(id) "
+              f"DO UPDATE SET lease_until_ms = excluded.lease_until_ms", (attempt.waiter, critical,
+                                                                           now + attempt.lease_ms))
+            wait = self._expiry(q, k_all, False, budget, now) if k_all else 0
+            if k_nc:
+                wait = max(wait, self._expiry(q, k_nc, True, budget, now))
+            return wait
+
+    def _expiry(self, q: _Execute, k: int, noncritical_only: bool, budget: Budget, now: int) -> int:
+        """Milliseconds until the k-th oldest entry stops counting (a whole window if there is no such
+        entry: then waiting critical requests, not entries, fill the budget)."""
+        where = "WHERE critical = 0 " if noncritical_only else ""
+        row = q(f"SELECT ts_ms FROM {self.log_table} {where}ORDER BY ts_ms LIMIT 1 OFFSET ?",
+                (k - 1,)).fetchone()
+        if row is None:
+            return budget.interval_ms
+        return max(1, int(row[0]) + budget.interval_ms - now)
+
+    def leave(self, waiter: str) -> None:
+        with self._transaction() as q:
+            q(f"DELETE FROM {self.waiters_table} WHERE id = ?", (waiter,))
+
+    def now_ms(self) -> int:
+        with self._read() as q:
+            return self._db_now(q)
+
+    def used_since(self, since_ms: int, noncritical_only: bool) -> int:
+        where = " AND critical = 0" if noncritical_only else ""
+        with self._read() as q:
+            row = q(f"SELECT COUNT(*) FROM {self.log_table} WHERE ts_ms > ?{where}", (since_ms,)).fetchone()
+        return int(row[0])
+
+    def waiting(self, now_ms: int) -> int:
+        with self._read() as q:
+            row = q(f"SELECT COUNT(*) FROM {self.waiters_table} WHERE lease_until_ms > ?",
+                    (now_ms,)).fetchone()
+        return int(row[0])
+
+    def read_stats(self) -> dict[str, float]:
+        with self._read() as q:
+            return {k: float(v) for k, v in q(f"SELECT name, value FROM {self.stats_table}").fetchall()}
+
+    def reset(self) -> None:
+        with self._transaction() as q:
+            for table in (self.log_table, self.waiters_table, self.stats_table):
+                q(f"DELETE FROM {table}")
+
+
+def _grant_counts(attempt: Attempt) -> list[tuple[str, float]]:
+    counts: list[tuple[str, float]] = [("acquired", 1)]
+    if attempt.critical:
+        counts.append(("acquired_critical", 1))
+    if attempt.waited_seconds > _WAIT_WORTH_COUNTING:
+        counts += [("waits", 1), ("wait_seconds", attempt.waited_seconds)]
+    return counts
+
+
+_SQLITE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS limiter_log (ts_ms INTEGER NOT NULL, critical INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS limiter_log_ts ON limiter_log (ts_ms);
+CREATE TABLE IF NOT EXISTS limiter_waiters (
+    id TEXT PRIMARY KEY, critical INTEGER NOT NULL, lease_until_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS limiter_stats (name TEXT PRIMARY KEY, value REAL NOT NULL);
+"""
+
+
+class _SQLiteBackend(_SQLBackend):
+    log_table, waiters_table, stats_table = "limiter_log", "limiter_waiters", "limiter_stats"
+
     def __init__(self, path: Path) -> None:
         from filelock import FileLock
 
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.label = f"sqlite:{path}"
-        self._buckets: list[SQLiteBucket] = []
+        self._lock = threading.Lock()  # one connection, shared by the threads of this process
         self._conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False, isolation_level=None)
-        # Switching a new file to WAL takes an exclusive lock without waiting for it: two
-        # processes doing it at once fail with "database is locked". pyrate-limiter's buckets
-        # serialize on this file lock (the same path), so the whole setup is done under it.
-        # Released before the buckets are built: they take it themselves (a second FileLock on
-        # the same file would wait for this one).
+        # Switching a new file to WAL takes an exclusive lock without waiting for it: two processes
+        # doing it at once fail with "database is locked". The whole setup runs under a file lock.
         with FileLock(f"{path}.lock"):
             self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute(
-                "CREATE TABLE IF NOT EXISTS limiter_stats (name TEXT PRIMARY KEY, value REAL NOT NULL)"
-            )
-            for name in BUCKETS:
-                self._conn.execute(SQLiteQueries.CREATE_BUCKET_TABLE.format(table=name))
-                self._conn.execute(SQLiteQueries.CREATE_INDEX_ON_TIMESTAMP.format(
-                    index_name=f"idx_{name}_rate_item_timestamp", table_name=name))
+            self._conn.executescript(_SQLITE_SCHEMA)
+        # the log only matters for a window: losing the last commits to a power cut is harmless
+        self._conn.execute("PRAGMA synchronous=NORMAL")
 
-    def bucket(self, name: str, rates: list[Rate]) -> AbstractBucket:
-        bucket = SQLiteBucket.init_from_file(rates, table=name, db_path=str(self.path), use_file_lock=True)
-        self._buckets.append(bucket)
-        return bucket
+    @contextmanager
+    def _transaction(self) -> Iterator[_Execute]:
+        with self._lock:
+            # IMMEDIATE takes the write lock before the first read: the decision sees the log
+            # exactly as it is when its entry is written (busy timeout: 30 s).
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn.execute
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
 
-    def used_since(self, name: str, since_ms: int) -> int:
-        row = self._conn.execute(f'SELECT COUNT(*) FROM "{name}" WHERE item_timestamp >= ?', (since_ms,)).fetchone()
-        return int(row[0])
+    @contextmanager
+    def _read(self) -> Iterator[_Execute]:
+        with self._lock:
+            yield self._conn.execute
 
-    def incr(self, field: str, delta: float) -> None:
-        self._conn.execute(
-            "INSERT INTO limiter_stats(name, value) VALUES (?, ?) "
-            "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
-            (field, delta),
-        )
-
-    def read_stats(self) -> dict[str, float]:
-        return {k: float(v) for k, v in self._conn.execute("SELECT name, value FROM limiter_stats")}
-
-    def reset(self) -> None:
-        self._conn.execute("DELETE FROM limiter_stats")
-        for name in BUCKETS:  # both exist from __init__, whether or not this process uses them
-            self._conn.execute(SQLiteQueries.FLUSH.format(table=name))
+    def _db_now(self, q: _Execute) -> int:
+        return time.time_ns() // 1_000_000
 
     def close(self) -> None:
-        for bucket in self._buckets:
-            bucket.close()
         self._conn.close()
 
 
-class _RedisBackend(_Backend):
-    def __init__(self, url: str, prefix: str = "massive:ratelimit") -> None:
-        import redis
+class _PostgresBackend(_SQLBackend):
+    log_table, waiters_table = "massive_limiter_log", "massive_limiter_waiters"
+    stats_table = "massive_limiter_stats"
 
-        self.label = f"redis:{mask_url(url)}"
-        self._redis = redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5)
-        self._prefix = prefix
-        try:
-            self._redis.ping()
-        except redis.RedisError as exc:
-            raise RateLimiterConfigError(f"rate limiter backend {mask_url(url)} is not reachable: {exc}") from None
-
-    def _key(self, name: str) -> str:
-        return f"{self._prefix}:{name}"
-
-    def bucket(self, name: str, rates: list[Rate]) -> AbstractBucket:
-        return RedisBucket.init(rates, self._redis, self._key(name))
-
-    def used_since(self, name: str, since_ms: int) -> int:
-        return int(self._redis.zcount(self._key(name), since_ms, "+inf"))
-
-    def incr(self, field: str, delta: float) -> None:
-        self._redis.hincrbyfloat(self._key("stats"), field, delta)
-
-    def read_stats(self) -> dict[str, float]:
-        raw = self._redis.hgetall(self._key("stats"))
-        return {k.decode(): float(v) for k, v in raw.items()}
-
-    def reset(self) -> None:
-        self._redis.delete(self._key("stats"), self._key(TOTAL_BUCKET), self._key(SHARED_BUCKET))
-
-    def close(self) -> None:
-        self._redis.close()
-
-
-class _PostgresBackend(_Backend):
     def __init__(self, url: str) -> None:
         import psycopg
         from psycopg_pool import ConnectionPool
@@ -208,7 +335,7 @@ class _PostgresBackend(_Backend):
         conninfo = url.replace("postgresql+psycopg://", "postgresql://", 1)
         self.label = f"postgresql:{mask_url(url)}"
         try:
-            # pyrate-limiter's bucket takes table locks, which need real transactions: no autocommit.
+            # decisions take a transaction-scoped advisory lock, which needs real transactions
             self._pool = ConnectionPool(conninfo, min_size=1, max_size=4, open=True, timeout=10)
             self._pool.wait(timeout=10)
         except (psycopg.Error, Exception) as exc:  # noqa: BLE001 - the pool raises its own types
@@ -223,62 +350,150 @@ class _PostgresBackend(_Backend):
         Concurrent `CREATE TABLE IF NOT EXISTS` of the same table is not safe in PostgreSQL: both
         transactions see no table, both insert its row type, and one fails with a unique
         violation on `pg_type_typname_nsp_index`. The transaction-scoped lock serializes the
-        creators; the one after sees the committed tables and does nothing. pyrate-limiter's
-        bucket then finds its table in place (its own creation is locked per table only).
+        creators; the one after sees the committed tables and does nothing.
         """
-        from psycopg import sql
-
         with self._pool.connection() as conn, conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (_PG_SCHEMA_LOCK,))
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS massive_limiter_stats (name TEXT PRIMARY KEY, value DOUBLE PRECISION)"
-            )
-            for name in BUCKETS:
-                table = sql.Identifier(_pg_table(name))
-                index = sql.Identifier(f"timestampindex_{name.lower()}")
-                conn.execute(sql.SQL(PostgresQueries.CREATE_BUCKET_TABLE).format(table=table))
-                conn.execute(sql.SQL(PostgresQueries.CREATE_INDEX_ON_TIMESTAMP).format(index=index, table=table))
+            conn.execute(f"CREATE TABLE IF NOT EXISTS {self.log_table} "
+                         "(ts_ms BIGINT NOT NULL, critical SMALLINT NOT NULL)")
+            conn.execute(f"CREATE INDEX IF NOT EXISTS {self.log_table}_ts ON {self.log_table} (ts_ms)")
+            conn.execute(f"CREATE TABLE IF NOT EXISTS {self.waiters_table} "
+                         "(id TEXT PRIMARY KEY, critical SMALLINT NOT NULL, lease_until_ms BIGINT NOT NULL)")
+            conn.execute(f"CREATE TABLE IF NOT EXISTS {self.stats_table} "
+                         "(name TEXT PRIMARY KEY, value DOUBLE PRECISION NOT NULL)")
 
-    def bucket(self, name: str, rates: list[Rate]) -> AbstractBucket:
-        return PostgresBucket(self._pool, name, rates)
+    @contextmanager
+    def _transaction(self) -> Iterator[_Execute]:
+        with self._pool.connection() as conn, conn.transaction():
+            # every decision of every process queues on this one lock: the count it reads is the
+            # count its entry joins (a row lock would not cover the rows not yet inserted)
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_PG_DECISION_LOCK,))
+            yield lambda sql, params=(): conn.execute(sql.replace("?", "%s"), params)
 
-    def used_since(self, name: str, since_ms: int) -> int:
-        from psycopg import sql
-
-        query = sql.SQL("SELECT COUNT(*) FROM {} WHERE item_timestamp >= TO_TIMESTAMP(%s)").format(
-            sql.Identifier(_pg_table(name))
-        )
+    @contextmanager
+    def _read(self) -> Iterator[_Execute]:
         with self._pool.connection() as conn:
-            row = conn.execute(query, (since_ms / 1000,)).fetchone()
-        return int(row[0]) if row else 0
+            yield lambda sql, params=(): conn.execute(sql.replace("?", "%s"), params)
 
-    def incr(self, field: str, delta: float) -> None:
-        with self._pool.connection() as conn:
-            conn.execute(
-                "INSERT INTO massive_limiter_stats(name, value) VALUES (%s, %s) "
-                "ON CONFLICT(name) DO UPDATE SET value = massive_limiter_stats.value + excluded.value",
-                (field, delta),
-            )
-
-    def read_stats(self) -> dict[str, float]:
-        with self._pool.connection() as conn:
-            return {k: float(v) for k, v in conn.execute("SELECT name, value FROM massive_limiter_stats")}
-
-    def reset(self) -> None:
-        from psycopg import sql
-
-        with self._pool.connection() as conn:  # both bucket tables exist from __init__
-            conn.execute("DELETE FROM massive_limiter_stats")
-            for name in BUCKETS:
-                conn.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(_pg_table(name))))
+    def _db_now(self, q: _Execute) -> int:
+        return int(q("SELECT (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT").fetchone()[0])
 
     def close(self) -> None:
         self._pool.close()
 
 
-def _pg_table(name: str) -> str:
-    """The table pyrate-limiter's PostgresBucket keeps bucket `name` in."""
-    return f"ratelimit___{name.lower()}"
+# The same decision as `_SQLBackend.attempt` and `Budget.entries_to_expire`, in one script: Redis
+# runs a script atomically. KEYS: log, non-critical log, waiters, critical waiters, stats (sorted
+# sets scored by send time or lease end; one hash). ARGV: now (ms, or -1 for the server's clock),
+# interval ms, limit, non-critical limit, critical (0/1), waiter id, lease ms, seconds waited,
+# the wait worth counting. Returns {1, 0} when granted, else {0, ms to wait}.
+_REDIS_ATTEMPT = """
+local now = tonumber(ARGV[1])
+if now < 0 then
+  if redis.replicate_commands then pcall(redis.replicate_commands) end
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local interval, limit, nclimit = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local critical, id, lease = ARGV[5] == '1', ARGV[6], tonumber(ARGV[7])
+local waited, worth = tonumber(ARGV[8]), tonumber(ARGV[9])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - interval)
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - interval)
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
+local total = redis.call('ZCARD', KEYS[1])
+local noncritical = redis.call('ZCARD', KEYS[2])
+local cwaiting = redis.call('ZCARD', KEYS[4])
+if redis.call('ZSCORE', KEYS[4], id) then cwaiting = cwaiting - 1 end
+local k_all, k_nc = 0, 0
+if critical then
+  k_all = math.max(0, total - limit + 1)
+else
+  k_all = math.max(0, total + cwaiting - limit + 1)
+  k_nc = math.max(0, noncritical - nclimit + 1)
+end
+if k_all == 0 and k_nc == 0 then
+  redis.call('ZADD', KEYS[1], now, id)
+  redis.call('PEXPIRE', KEYS[1], interval * 2)
+  if not critical then
+    redis.call('ZADD', KEYS[2], now, id)
+    redis.call('PEXPIRE', KEYS[2], interval * 2)
+  end
+  redis.call('ZREM', KEYS[3], id)
+  redis.call('ZREM', KEYS[4], id)
+  redis.call('HINCRBY', KEYS[5], 'acquired', 1)
+  if critical then redis.call('HINCRBY', KEYS[5], 'acquired_critical', 1) end
+  if waited > worth then
+    redis.call('HINCRBY', KEYS[5], 'waits', 1)
+    redis.call('HINCRBYFLOAT', KEYS[5], 'wait_seconds', ARGV[8])
+  end
+  return {1, 0}
+end
+redis.call('ZADD', KEYS[3], now + lease, id)
+redis.call('PEXPIRE', KEYS[3], lease * 2)
+if critical then
+  redis.call('ZADD', KEYS[4], now + lease, id)
+  redis.call('PEXPIRE', KEYS[4], lease * 2)
+end
+local function expiry(key, k)
+  local e = redis.call('ZRANGE', key, k - 1, k - 1, 'WITHSCORES')
+  if #e == 0 then return interval end
+  return math.max(1, tonumber(e[2]) + interval - now)
+end
+local wait = 0
+if k_all > 0 then wait = expiry(KEYS[1], k_all) end
+if k_nc > 0 then wait = math.max(wait, expiry(KEYS[2], k_nc)) end
+return {0, wait}
+"""
+
+
+class _RedisBackend(_Backend):
+    def __init__(self, url: str, prefix: str = "massive:ratelimit") -> None:
+        import redis
+
+        self.label = f"redis:{mask_url(url)}"
+        self._redis = redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5)
+        try:
+            self._redis.ping()
+        except redis.RedisError as exc:
+            raise RateLimiterConfigError(
+                f"rate limiter backend {mask_url(url)} is not reachable: {exc}") from None
+        # one hash tag: a script may only touch keys of one slot on a Redis Cluster
+        names = ("log", "log:noncritical", "waiting", "waiting:critical", "stats")
+        self._keys = [f"{{{prefix}}}:{name}" for name in names]
+        self._script = self._redis.register_script(_REDIS_ATTEMPT)
+
+    def attempt(self, attempt: Attempt, budget: Budget, clock: MsClock | None) -> int | None:
+        granted, wait = self._script(keys=self._keys, args=[
+            -1 if clock is None else clock(), budget.interval_ms, budget.limit, budget.noncritical_limit,
+            int(attempt.critical), attempt.waiter, attempt.lease_ms, repr(attempt.waited_seconds),
+            _WAIT_WORTH_COUNTING,
+        ])
+        return None if granted else int(wait)
+
+    def leave(self, waiter: str) -> None:
+        self._redis.zrem(self._keys[2], waiter)
+        self._redis.zrem(self._keys[3], waiter)
+
+    def now_ms(self) -> int:
+        seconds, micros = self._redis.time()
+        return int(seconds) * 1000 + int(micros) // 1000
+
+    def used_since(self, since_ms: int, noncritical_only: bool) -> int:
+        return int(self._redis.zcount(self._keys[1 if noncritical_only else 0], f"({since_ms}", "+inf"))
+
+    def waiting(self, now_ms: int) -> int:
+        return int(self._redis.zcount(self._keys[2], f"({now_ms}", "+inf"))
+
+    def read_stats(self) -> dict[str, float]:
+        raw = self._redis.hgetall(self._keys[4])
+        return {k.decode(): float(v) for k, v in raw.items()}
+
+    def reset(self) -> None:
+        self._redis.delete(*self._keys)
+
+    def close(self) -> None:
+        self._redis.close()
 
 
 def _backend_for(url: str | None) -> _Backend:
@@ -298,8 +513,10 @@ def _backend_for(url: str | None) -> _Backend:
 class SharedRateLimiter:
     """Blocks each API request until the shared budget has room for it.
 
-    `limit` requests per `window_seconds` in total; non-critical requests are further held to
-    `limit - reserve`. Waiting never fails: the free plan's answer to a burst is to wait.
+    `limit` requests per `window_seconds` in total, of which at most `limit - reserve` are
+    non-critical. Waiting never fails: the free plan's answer to a burst is to wait.
+    `clock` (epoch seconds) and `sleep` replace the backend's clock and `time.sleep`, for tests
+    that play a scenario on a virtual clock.
     """
 
     def __init__(
@@ -310,71 +527,77 @@ class SharedRateLimiter:
         reserve: int = 0,
         backend_url: str | None = None,
         margin_ms: int | None = None,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
+        clock: Callable[[], float] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if limit < 1:
             raise RateLimiterConfigError(f"rate limit must be at least 1 request per window, got {limit}")
         if window_seconds <= 0:
             raise RateLimiterConfigError(f"rate window must be positive, got {window_seconds}")
         if not 0 <= reserve < limit:
-            raise RateLimiterConfigError(f"critical reserve {reserve} must be between 0 and limit-1 ({limit - 1})")
+            raise RateLimiterConfigError(
+                f"critical reserve {reserve} must be between 0 and limit-1 ({limit - 1})")
+        if lease_seconds <= 0:
+            raise RateLimiterConfigError(f"waiter lease must be positive, got {lease_seconds}")
         self.limit = limit
         self.window_seconds = window_seconds
         self.reserve = reserve
         self.margin_ms = default_margin_ms(window_seconds) if margin_ms is None else margin_ms
-        self._interval_ms = int(round(window_seconds * 1000)) + self.margin_ms
+        self._budget = Budget(limit, limit - reserve, int(round(window_seconds * 1000)) + self.margin_ms)
+        self._lease_ms = int(lease_seconds * 1000)
+        # a waiter renews its lease at every attempt: attempt four times a lease at least
+        self._poll_ms = max(1, min(1000, self._lease_ms // 4))
+        self._clock_ms: MsClock | None = None if clock is None else (lambda: int(round(clock() * 1000)))
+        self._timer = clock or time.monotonic
+        self._sleep = sleep
         self._backend = _backend_for(backend_url)
-        self._total = self._backend.bucket(TOTAL_BUCKET, [Rate(limit, self._interval_ms)])
-        self._shared = (
-            self._backend.bucket(SHARED_BUCKET, [Rate(limit - reserve, self._interval_ms)]) if reserve else None
-        )
-        self._puts = 0
 
     @property
     def backend(self) -> str:
         return self._backend.label
 
-    def acquire(self, critical: bool = False) -> float:
-        """Take one token (waiting as long as needed); returns the seconds spent waiting."""
-        started = time.monotonic()
-        self._backend.incr("waiting", 1)
-        try:
-            if self._shared is not None and not critical:
-                self._take(self._shared, "request")
-            self._take(self._total, "critical" if critical else "request")
-        finally:
-            self._backend.incr("waiting", -1)
-        waited = time.monotonic() - started
-        self._backend.incr("acquired", 1)
-        if critical:
-            self._backend.incr("acquired_critical", 1)
-        if waited > 0.05:
-            self._backend.incr("waits", 1)
-            self._backend.incr("wait_seconds", waited)
-        return waited
+    @property
+    def interval_seconds(self) -> float:
+        """How long a request counts: the window plus the margin (the longest a critical request waits)."""
+        return self._budget.interval_ms / 1000
 
-    def _take(self, bucket: AbstractBucket, name: str) -> None:
-        while True:
-            item = RateItem(name, bucket.now(), 1)
-            if bucket.put(item):
-                break
-            wait_ms = bucket.waiting(item)
-            # never busy-loop: at least a few ms, at most a window, between attempts
-            time.sleep(min(max(int(wait_ms), 5) + 5, self._interval_ms) / 1000)
-        self._puts += 1
-        if self._puts % 200 == 0:  # keep the shared log short; old entries no longer count
-            bucket.leak(bucket.now())
+    def acquire(self, critical: bool = False) -> float:
+        """Wait until this request may be sent, record it as sent; returns the seconds spent waiting."""
+        waiter = uuid.uuid4().hex
+        started = self._timer()
+        try:
+            while True:
+                waited = self._timer() - started
+                wait_ms = self._backend.attempt(Attempt(waiter, critical, waited, self._lease_ms),
+                                                self._budget, self._clock_ms)
+                if wait_ms is None:
+                    return waited
+                # wake just after the entry expires; never longer than the poll (the lease's heartbeat)
+                self._sleep(min(wait_ms + 2, self._poll_ms) / 1000)
+        except BaseException:
+            self._leave(waiter)
+            raise
+
+    def _leave(self, waiter: str) -> None:
+        # the error that stopped the wait is the one to report; the lease ends on its own anyway
+        with suppress(Exception):
+            self._backend.leave(waiter)
+
+    def _now_ms(self) -> int:
+        return self._clock_ms() if self._clock_ms is not None else self._backend.now_ms()
 
     def stats(self) -> LimiterStats:
         raw = self._backend.read_stats()
-        since = int(time.time() * 1000) - self._interval_ms
-        used = self._backend.used_since(TOTAL_BUCKET, since)
+        now = self._now_ms()
+        used = self._backend.used_since(now - self._budget.interval_ms, False)
         return LimiterStats(
             limit=self.limit,
             window_seconds=self.window_seconds,
             reserve=self.reserve,
             used=used,
             remaining=max(0, self.limit - used),
-            waiting=max(0, int(raw.get("waiting", 0))),
+            waiting=self._backend.waiting(now),
             waits=int(raw.get("waits", 0)),
             wait_seconds=round(raw.get("wait_seconds", 0.0), 3),
             acquired=int(raw.get("acquired", 0)),
@@ -383,17 +606,16 @@ class SharedRateLimiter:
         )
 
     def used_in_last(self, seconds: float) -> tuple[int, int]:
-        """(all, non-critical) requests taken in the last `seconds` by every process.
+        """(all, non-critical) requests sent in the last `seconds` by every process.
 
-        With `seconds = window - t`, these are the tokens still taken `t` seconds from now: what a
-        scheduler planning the next `t` seconds must count, rather than the whole window's `used`.
+        With `seconds = window - t`, these are the requests still counted `t` seconds from now:
+        what a scheduler planning the next `t` seconds must count, rather than the whole window's `used`.
         """
-        since = int(time.time() * 1000) - int(seconds * 1000)
-        total = self._backend.used_since(TOTAL_BUCKET, since)
-        return total, (self._backend.used_since(SHARED_BUCKET, since) if self._shared is not None else total)
+        since = self._now_ms() - int(seconds * 1000)
+        return self._backend.used_since(since, False), self._backend.used_since(since, True)
 
     def reset(self) -> None:
-        """Forget every token and counter (tests and `massive-pipeline` maintenance only)."""
+        """Forget every request, waiter and counter (tests and maintenance only)."""
         self._backend.reset()
 
     def close(self) -> None:

@@ -4,8 +4,9 @@ Every tick requests, per critical symbol, the current daily partition of its bas
 the timeframes derived from it (the previous day too just after midnight UTC, and back to the
 last stored bar if that is older), and the current week's W1 partition. A market that is closed
 and whose bars reach its close is left alone: a forex pair on Saturday needs nothing. The assets
-take their tokens from the limiter's critical reserve (`MassiveResource.provider(critical=True)`),
-so a backfill in progress cannot delay them beyond the reserve.
+take their tokens from the limiter's critical reserve because their runs carry
+`massive/purpose: priority_refresh` (`resources.uses_critical_reserve`), so a backfill in progress
+cannot delay them beyond the reserve; a backfill of the same symbols is ordinary work.
 
 Dagster schedules launch one job each, so there is one schedule per job the critical symbols use
 (normally `candles_daily_from_…` and `candles_weekly_from_…`), all on the same cron. The weekly

@@ -5,8 +5,8 @@ few days replaces those windows wholesale, so corrections land and nothing is du
 per symbol (one ranged request for its base timeframe, plus any fetched timeframe), all
 timeframes of the daily job; the W1 bars of those weeks are rebuilt at 04:30 from the re-synced
 base bars, in one run per weekly job (no API requests). With the free plan the whole catalog
-takes about ten minutes of budget, which the limiter spreads out; critical symbols keep their
-reserve throughout.
+takes about ten minutes of budget, which the limiter spreads out. A re-sync run is ordinary work,
+for critical symbols too: the limiter's reserve stays with the priority refresh throughout.
 """
 
 import datetime as dt

@@ -4,7 +4,8 @@ The `snapshots` asset asks `/v3/snapshot` for all critical tickers at once (the 
 back to single-ticker snapshots for what that endpoint does not serve), appends every snapshot to
 the `snapshots` table (history is kept), and publishes each on Redis channel
 `asset:update:{symbol}` when `MASSIVE_REDIS_URL` is set. The priority refresh requests it every
-5 minutes through `snapshots_job`; its request comes from the limiter's critical reserve.
+5 minutes through `snapshots_job`; the request of such a run (tag `massive/purpose: snapshots`)
+comes from the limiter's critical reserve, one materialized by hand is ordinary work.
 
 Snapshots are not on every plan (single-ticker forex/crypto snapshots are not on the free
 currencies plan). When every snapshot endpoint answers 403 `NOT_AUTHORIZED`, the asset says so
@@ -51,7 +52,7 @@ from massive_pipeline.operations.settings import (
     Purpose,
 )
 from massive_pipeline.resources.candle_store import CandleStoreResource
-from massive_pipeline.resources.massive import MassiveResource
+from massive_pipeline.resources.massive import MassiveResource, uses_critical_reserve
 
 SNAPSHOTS_KEY = AssetKey(["snapshots"])
 SNAPSHOTS_JOB = "snapshots_job"
@@ -106,7 +107,7 @@ def build_snapshots_asset(catalog: Catalog) -> AssetsDefinition:
         candle_store: CandleStoreResource,
         redis_publisher: RedisPublisherResource,
     ) -> MaterializeResult:
-        with massive.provider(critical=True) as provider:
+        with massive.provider(critical=uses_critical_reserve(context.run.tags)) as provider:
             before = provider.client.stats.requests
             try:
                 found, errors = provider.snapshots(list(by_ticker))

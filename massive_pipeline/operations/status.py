@@ -78,7 +78,7 @@ class StatusReport:
             return f"limiter: unavailable ({self.limiter_error})"
         st = self.limiter
         return (f"limiter: {st.used} of {st.limit} requests used in the last {st.window_seconds:g} s, "
-                f"{st.remaining} remaining ({st.reserve} reserved for critical symbols); {st.waiting} waiting; "
+                f"{st.remaining} remaining ({st.reserve} reserved for the priority refresh); {st.waiting} waiting; "
                 f"{st.acquired} acquired since reset ({st.acquired_critical} critical); backend {st.backend}")
 
 

@@ -2,13 +2,14 @@
 
 Every asset, check, sensor and schedule reaches the API through `MassiveResource`, which builds
 the HTTP client with the shared rate limiter's `acquire` as its per-request hook: pages and retries
-take tokens exactly like first requests, in every process.
+take tokens exactly like first requests, in every process. Whether a run's requests may use the
+limiter's critical reserve follows from why the run was launched (`uses_critical_reserve`).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 from dagster import ConfigurableResource, EnvVar, InitResourceContext
@@ -16,6 +17,22 @@ from pydantic import Field, PrivateAttr
 
 from massive_pipeline.massive import DEFAULT_BASE_URL, MassiveClient, MassiveProvider
 from massive_pipeline.massive.ratelimit import LimiterStats, SharedRateLimiter, reserve_for
+
+# The run tag and the two `Purpose` values (operations/settings.py) whose runs use the reserve.
+# Spelled out here because the operations package imports this module; a test keeps them equal.
+PURPOSE_TAG = "massive/purpose"
+RESERVE_PURPOSES = frozenset({"priority_refresh", "snapshots"})
+
+
+def uses_critical_reserve(run_tags: Mapping[str, str]) -> bool:
+    """Whether a run's requests may take the limiter's critical reserve: only the 5-minute priority
+    refresh and the snapshots may, the work that must never wait behind other work.
+
+    Decided by the run's `massive/purpose` tag, not by the symbol: a backfill, re-sync, gap fill or
+    queue run of a critical symbol is ordinary work. If it used the reserve, a year's backfill of
+    XAUUSD would spend the very tokens XAUUSD's own refresh is waiting for.
+    """
+    return run_tags.get(PURPOSE_TAG) in RESERVE_PURPOSES
 
 
 class MassiveResource(ConfigurableResource):
@@ -30,7 +47,8 @@ class MassiveResource(ConfigurableResource):
     rate_limit_per_minute: int = Field(default=5, description="Requests allowed per window (free plan: 5).")
     rate_window_seconds: float = Field(default=60.0, description="Length of the rate window in seconds.")
     critical_reserve: float = Field(
-        default=0.2, description="Share of the budget only critical symbols may use (at least one request)."
+        default=0.2, description="Share of the budget only the priority refresh and the snapshots may use "
+        "(at least one request)."
     )
     limiter_url: str | None = Field(
         default=None,
@@ -66,7 +84,8 @@ class MassiveResource(ConfigurableResource):
 
     @contextmanager
     def provider(self, *, critical: bool = False) -> Iterator[MassiveProvider]:
-        """A provider whose every HTTP attempt first takes a token (from the reserve if critical)."""
+        """A provider whose every HTTP attempt first takes a token (the reserve too if `critical`:
+        pass `uses_critical_reserve(context.run.tags)`)."""
         limiter = self.limiter
         client = MassiveClient(
             self.base_url,
