@@ -6,6 +6,14 @@ an obvious fix, not a dozen scattered ones. Everything else in the package uses 
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dagster import DagsterInstance, DagsterRun
+
 # Per-partition asset check evaluations emitted from a ranged run must name the materialization
 # they judged, or the UI shows a check's status against no partition; the evaluation's
 # `target_materialization_data` takes this record, which Dagster does not export.
@@ -50,6 +58,74 @@ from dagster._core.utils import make_new_backfill_id, make_new_run_id
 from dagster._utils.error import SerializableErrorInfo
 from dagster._utils.schedules import cron_string_iterator
 
+# The daemon's own decisions, for the tests that prove the lanes and run monitoring (Dagster has
+# no public entry point that runs one daemon iteration). Imported when called, so loading the code
+# location never pulls the daemon in.
+
+
+def registered_job_origin(location_name: str, job_name: str) -> Any:
+    """The origin a run of `job_name` carries when the webserver or the daemon creates it in the
+    code location `location_name` (the run queue refuses a queued run without one)."""
+    from dagster._core.remote_origin import (
+        RegisteredCodeLocationOrigin,
+        RemoteJobOrigin,
+        RemoteRepositoryOrigin,
+    )
+
+    repository = RemoteRepositoryOrigin(RegisteredCodeLocationOrigin(location_name), "__repository__")
+    return RemoteJobOrigin(repository_origin=repository, job_name=job_name)
+
+
+def runs_the_queue_would_launch(instance: DagsterInstance) -> list[DagsterRun]:
+    """The queued runs one iteration of the daemon's run queue would launch now, in its order: the
+    `QueuedRunCoordinatorDaemon`'s own priority sort, tag limits, `max_concurrent_runs` and pool
+    checks, without launching anything (launching is the run launcher's part, not the decision)."""
+    from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import QueuedRunCoordinatorDaemon
+
+    with QueuedRunCoordinatorDaemon(interval_seconds=1) as daemon:
+        return list(daemon._get_runs_to_dequeue(  # noqa: SLF001 - the decision without the launch
+            instance, instance.get_concurrency_config(), fixed_iteration_time=None))
+
+
+class _MonitoringContext:
+    """What one run-monitoring iteration reads of the daemon's workspace context: the instance. The
+    workspace itself is only needed to resume a run (`max_resume_run_attempts` > 0; ours are 0)."""
+
+    def __init__(self, instance: DagsterInstance) -> None:
+        self.instance = instance
+
+    def create_request_context(self) -> None:
+        return None
+
+
+@contextmanager
+def _clock_at(timestamp: float | None) -> Iterator[None]:
+    if timestamp is None:
+        yield
+        return
+    from dagster._core.test_utils import freeze_time
+
+    with freeze_time(timestamp):
+        yield
+
+
+def monitor_runs_once(instance: DagsterInstance, at: float | None = None) -> None:
+    """One iteration of the daemon's `MonitoringDaemon`: run monitoring (start timeouts, worker
+    health where the launcher can check it, `dagster/max_runtime`), then the freeing of pool slots
+    held by runs that ended `free_slots_after_run_end_seconds` ago, with Dagster's clock at unix
+    time `at` (now if None), so a test need not wait for a timeout to pass."""
+    from dagster._daemon.monitoring.concurrency import execute_concurrency_slots_iteration
+    from dagster._daemon.monitoring.run_monitoring import execute_run_monitoring_iteration
+
+    logger = logging.getLogger("massive_pipeline.run_monitoring")
+    context = _MonitoringContext(instance)
+    with _clock_at(at):
+        for iteration in (execute_run_monitoring_iteration, execute_concurrency_slots_iteration):
+            for error in iteration(context, logger):  # type: ignore[arg-type]
+                if error is not None:
+                    raise RuntimeError(error.to_string())
+
+
 __all__ = [
     "ASSET_PARTITION_RANGE_END_TAG",
     "ASSET_PARTITION_RANGE_START_TAG",
@@ -65,4 +141,7 @@ __all__ = [
     "cron_string_iterator",
     "make_new_backfill_id",
     "make_new_run_id",
+    "monitor_runs_once",
+    "registered_job_origin",
+    "runs_the_queue_would_launch",
 ]

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dagster import BetaWarning, Definitions, PreviewWarning
 
 from massive_pipeline.candles.assets import build_candle_assets
-from massive_pipeline.candles.jobs import build_candle_jobs
+from massive_pipeline.candles.jobs import build_candle_jobs, lane_executor
 from massive_pipeline.core.catalog import Catalog, load_catalog
 from massive_pipeline.operations import (
     OperationsSettings,
@@ -60,7 +60,8 @@ def _compose(catalog: Catalog, resources: Mapping[str, object] | None, settings:
         resolve_database_url()  # a malformed MASSIVE_DATABASE_URL is refused when the code location loads
         resources = default_resources()
     parts = (
-        Definitions(assets=build_candle_assets(catalog), jobs=build_candle_jobs(catalog), resources=dict(resources)),
+        Definitions(assets=build_candle_assets(catalog), jobs=build_candle_jobs(catalog), resources=dict(resources),
+                    executor=lane_executor()),
         build_operations_definitions(catalog, settings),
         build_quality_definitions(catalog, settings),
     )

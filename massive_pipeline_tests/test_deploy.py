@@ -260,11 +260,14 @@ def test_production_instance_runs_on_postgresql(tmp_path: Path, monkeypatch, pos
         assert type(instance.schedule_storage).__name__ == "PostgresScheduleStorage"
         assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
         queue = instance.get_concurrency_config().run_queue_config
-        assert queue is not None and queue.max_concurrent_runs == 8
-        assert queue.tag_concurrency_limits == [{"key": "dagster/backfill", "limit": 2}]
+        written = yaml.safe_load(PROD_INSTANCE.read_text())
+        assert queue is not None and queue.max_concurrent_runs == written["concurrency"]["runs"]["max_concurrent_runs"]
+        assert queue.tag_concurrency_limits == written["concurrency"]["runs"]["tag_concurrency_limits"]
+        assert {"key": "dagster/backfill", "limit": 2} in queue.tag_concurrency_limits
         assert instance.run_retries_enabled and instance.run_retries_max_retries == 2
         assert instance.run_retries_retry_on_asset_or_op_failure is False
-        assert instance.run_monitoring_settings["free_slots_after_run_end_seconds"] == 300
+        assert instance.run_monitoring_enabled
+        assert instance.run_monitoring_settings["free_slots_after_run_end_seconds"] == 60
         result = materialize([deploy_probe], instance=instance)
         assert result.success
     engine = sa.create_engine(postgres_url)
@@ -278,6 +281,44 @@ def test_production_instance_runs_on_postgresql(tmp_path: Path, monkeypatch, pos
         engine.dispose()
     assert stored == [result.run_id]
     assert events > 0
+
+
+@pytest.mark.parametrize("path", [DEV_INSTANCE, PROD_INSTANCE], ids=["development", "production"])
+def test_both_instances_monitor_runs_and_end_stuck_ones(tmp_path: Path, path: Path) -> None:
+    """Run monitoring on, with a start timeout, a poll interval and a maximum runtime for runs that
+    carry no `dagster/max_runtime` of their own (the UI's backfills, runs launched by hand); the
+    instance Dagster builds from the file reports the same settings."""
+    config = _instance_config(path, tmp_path)
+    monitoring = config["run_monitoring"]
+    assert monitoring["enabled"] is True
+    assert 0 < monitoring["start_timeout_seconds"] <= 300
+    assert 0 < monitoring["poll_interval_seconds"] <= 60  # a dead 4-minute refresh ends within a tick
+    assert monitoring["max_runtime_seconds"] >= 6 * 3600  # a two-year backfill of the catalog fits
+    assert 0 < monitoring["free_slots_after_run_end_seconds"] <= 120
+    assert monitoring["max_resume_run_attempts"] == 0  # the default run launcher cannot resume a run
+    if path == DEV_INSTANCE:
+        with DagsterInstance.from_config(str(tmp_path / "home")) as instance:
+            assert instance.run_monitoring_enabled
+            assert instance.run_monitoring_max_runtime_seconds == monitoring["max_runtime_seconds"]
+            assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"  # `dagster dev`'s default
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda c: c["run_monitoring"].update(max_runtime=3600), "max_runtime"),
+        (lambda c: c["concurrency"]["pools"].update(default_limits=12), "default_limits"),
+        (lambda c: c["concurrency"]["runs"]["tag_concurrency_limits"][1].update(limit="two"), "limit"),
+    ],
+)
+def test_a_typo_in_the_development_instance_config_fails(tmp_path: Path, edit, message: str) -> None:
+    config = yaml.safe_load(DEV_INSTANCE.read_text())
+    edit(config)
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(yaml.safe_dump(config))
+    with pytest.raises(DagsterInvalidConfigError) as info:
+        _instance_config(broken, tmp_path)
+    assert message in str(info.value) + " ".join(str(e) for e in info.value.errors)
 
 
 def test_development_instance_is_the_default_sqlite_one(tmp_path: Path) -> None:

@@ -5,6 +5,15 @@ every other timeframe is derived from the base bars already in the store, so lin
 `candles/eurusd/m1 → candles/eurusd/h1`. All candle assets use a single-run backfill policy: a
 backfill of a year of daily partitions is one run that fetches the whole range in as few
 requests as the API's 50,000-bar pages allow, never one request per day.
+
+The steps that call the API run in one of two lanes (README "Lanes"): the critical symbols'
+fetched assets (and the snapshots) in pool `massive_api_critical`, every other fetched asset in
+pool `massive_api`. A pool is fixed per asset, while criticality is about the work: a backfill,
+re-sync or gap fill of XAUUSD is bulk work on a critical asset. So the critical pool is sized for
+the refresh plus every run of those kinds that the run queue lets in at once, and each run may
+hold only one of its slots at a time (the op tag `massive/lane: critical`, limited to 1 per run by
+the code location's executor, `candles/jobs.py`); a backfill of non-critical symbols never touches
+it at all.
 """
 
 from collections.abc import Iterator
@@ -35,6 +44,22 @@ from massive_pipeline.quality.validation import quarantine, validate_bars
 from massive_pipeline.resources.candle_store import CandleStoreResource
 from massive_pipeline.resources.massive import MassiveResource, uses_critical_reserve
 from massive_pipeline.store import CandleStore, WriteResult
+
+CRITICAL_POOL = "massive_api_critical"
+BULK_POOL = "massive_api"
+# Op tag naming a step's lane; the executor allows one `critical` step in flight per run.
+LANE_TAG = "massive/lane"
+CRITICAL_LANE = "critical"
+BULK_LANE = "bulk"
+
+
+def api_pool(critical: bool) -> str:
+    """The pool of an API-calling step: the critical symbols' own, or the shared bulk one."""
+    return CRITICAL_POOL if critical else BULK_POOL
+
+
+def lane_op_tags(critical: bool) -> dict[str, str]:
+    return {LANE_TAG: CRITICAL_LANE if critical else BULK_LANE}
 
 
 def candle_key(symbol: str, timeframe: Timeframe) -> AssetKey:
@@ -81,7 +106,8 @@ def _fetched_asset(spec: SymbolSpec, tf: Timeframe) -> AssetsDefinition:
         tags={"massive/priority": spec.priority.value, "massive/source": "api"},
         description=f"{spec.symbol} {tf.value} candles ({source}) from Massive ticker {spec.ticker}.",
         metadata={"ticker": spec.ticker, "timeframe": tf.value, "asset_class": spec.asset_class.value},
-        pool="massive_api",
+        pool=api_pool(spec.is_critical),
+        op_tags=lane_op_tags(spec.is_critical),
     )
     def _fetch(
         context: AssetExecutionContext, config: CandleWriteConfig, massive: MassiveResource,

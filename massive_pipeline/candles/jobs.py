@@ -3,6 +3,12 @@
 Dagster runs a partition range only over assets with the same partitions definition, so symbols
 whose history starts on the same day share a daily job and a weekly job. The CLI, schedules and
 sensors launch these jobs with an asset selection; the UI can backfill any asset directly.
+
+`lane_executor` is the code location's executor (every job, the UI's asset runs and backfills
+included): Dagster's multiprocess executor with one run-scoped limit, at most one step of the
+critical lane (op tag `massive/lane: critical`) in flight per run. A single-run backfill of every
+symbol then holds one slot of pool `massive_api_critical`, not one per critical symbol, which is
+what lets the instance size that pool for the worst mix of runs (README "Lanes").
 """
 
 from __future__ import annotations
@@ -10,12 +16,22 @@ from __future__ import annotations
 import functools
 from collections import defaultdict
 
-from dagster import AssetKey, AssetSelection, define_asset_job
+from dagster import AssetKey, AssetSelection, ExecutorDefinition, define_asset_job, multiprocess_executor
 
-from massive_pipeline.candles.assets import candle_key
+from massive_pipeline.candles.assets import CRITICAL_LANE, LANE_TAG, candle_key
 from massive_pipeline.core.catalog import Catalog, SymbolSpec
 from massive_pipeline.core.timeframes import Timeframe
 from massive_pipeline.dagster_compat import UnresolvedAssetJobDefinition
+
+CRITICAL_STEPS_PER_RUN = 1
+
+
+def lane_executor() -> ExecutorDefinition:
+    """Multiprocess, at most CRITICAL_STEPS_PER_RUN critical-lane step in flight in any one run."""
+    return multiprocess_executor.configured(
+        {"tag_concurrency_limits": [{"key": LANE_TAG, "value": CRITICAL_LANE, "limit": CRITICAL_STEPS_PER_RUN}]},
+        name="multiprocess_lanes",
+    )
 
 
 def job_name_for(spec: SymbolSpec, timeframe: Timeframe) -> str:

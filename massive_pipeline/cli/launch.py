@@ -6,12 +6,21 @@ tags), so the base timeframe is fetched with one ranged request per 50,000 bars.
 the code location's own jobs, so the UI lists them under those jobs and can re-execute them.
 This module is the command line's in-process launcher (`run_job_in_process` for its other jobs);
 schedules and sensors request their runs from Dagster instead, through the run queue.
+
+In-process runs skip the run queue, and the daemon's run monitoring has no worker of theirs to
+check; it only sees their run records. So each run carries a `dagster/max_runtime` sized to its
+purpose (`OperationsSettings.max_runtime`, `MASSIVE_MAX_RUNTIME`; a backfill: 12 hours), for
+the one case where that matters: the command was killed and left its run STARTED, which keeps
+a gap `filling` or a symbol "in progress" until a daemon on the same instance fails the run once
+that time has passed. A daemon cannot stop a live command-line run (no run worker of its own to
+terminate; it would only mark the run failed while it goes on): the maximum is sized so that only
+a dead one reaches it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from dagster import AssetKey, DagsterEventType, DagsterInstance, Definitions, ExecuteInProcessResult
@@ -25,6 +34,12 @@ from massive_pipeline.dagster_compat import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
     SerializableErrorInfo,
+)
+from massive_pipeline.operations.settings import (
+    BACKFILL_RUNTIME_KEY,
+    DAGSTER_MAX_RUNTIME_TAG,
+    PURPOSE_TAG,
+    OperationsSettings,
 )
 
 
@@ -49,6 +64,17 @@ class RunSummary:
     revised: dict[str, int] = field(default_factory=dict)
 
 
+def with_max_runtime(tags: Mapping[str, str] | None, settings: OperationsSettings | None = None) -> dict[str, str]:
+    """`tags` plus the `dagster/max_runtime` of their purpose (a backfill's without one), unless
+    the caller set one already."""
+    out = dict(tags or {})
+    if DAGSTER_MAX_RUNTIME_TAG not in out:
+        settings = settings or OperationsSettings.from_env()
+        purpose = out.get(PURPOSE_TAG, BACKFILL_RUNTIME_KEY)
+        out.update(settings.runtime_tags(purpose if purpose in settings.max_runtime else BACKFILL_RUNTIME_KEY))
+    return out
+
+
 def _metadata_int(meta: dict, key: str) -> int:
     value = meta.get(key)
     return int(value.value) if value is not None else 0
@@ -65,6 +91,7 @@ def run_candle_backfill(
     tags: dict[str, str] | None = None,
     on_run: Callable[[RunSummary], None] | None = None,
     accept_removals: bool = False,
+    settings: OperationsSettings | None = None,
 ) -> list[RunSummary]:
     """Materialize `timeframes` of `specs` for the UTC days start..end, one run per symbol and job.
 
@@ -72,6 +99,7 @@ def run_candle_backfill(
     longer holds are deleted (listed in the metadata) instead of kept.
     """
     summaries: list[RunSummary] = []
+    run_tags = with_max_runtime(tags, settings)
     for spec in specs:
         by_job: dict[str, list[Timeframe]] = {}
         for tf in plan_timeframes(spec, timeframes):
@@ -95,7 +123,7 @@ def run_candle_backfill(
                     ASSET_PARTITION_RANGE_START_TAG: first,
                     ASSET_PARTITION_RANGE_END_TAG: last,
                     "massive/symbol": spec.symbol,
-                    **(tags or {}),
+                    **run_tags,
                 },
                 raise_on_error=False,
             )
@@ -142,8 +170,10 @@ def run_job_in_process(
     The command line's launcher: it waits for the run and prints its outcome. Unattended work is
     requested from Dagster by schedules and sensors instead, so it goes through the run queue.
     """
-    return defs.resolve_job_def(job_name).execute_in_process(
-        run_config=run_config, instance=instance, tags=tags, raise_on_error=False
+    job = defs.resolve_job_def(job_name)
+    return job.execute_in_process(
+        run_config=run_config, instance=instance, tags=with_max_runtime({**job.tags, **(tags or {})}),
+        raise_on_error=False,
     )
 
 

@@ -337,12 +337,16 @@ def take_within_budget(entries: Sequence[QueueEntry], budget: TickBudget) -> lis
     return out
 
 
-def run_requests(entries: Sequence[QueueEntry], now: pd.Timestamp) -> list[RunRequest]:
+def run_requests(entries: Sequence[QueueEntry], now: pd.Timestamp,
+                 settings: OperationsSettings | None = None) -> list[RunRequest]:
+    """The requested entries' runs; each carries the queue's max runtime, so a run that hangs or
+    whose process died is failed by run monitoring and its symbol queued again."""
+    runtime = (settings or OperationsSettings()).runtime_tags(Purpose.SECONDARY_REFRESH)
     requests = []
     for entry in entries:
         if entry.state != REQUESTED or entry.days is None:
             continue
-        tags = {QUEUE_POSITION_TAG: str(entry.position), DAGSTER_PRIORITY_TAG: str(-entry.record.failures)}
+        tags = {QUEUE_POSITION_TAG: str(entry.position), DAGSTER_PRIORITY_TAG: str(-entry.record.failures), **runtime}
         requests.append(daily_run_request(entry.spec, *entry.days, Purpose.SECONDARY_REFRESH, now, tags))
     return requests
 
@@ -414,7 +418,7 @@ def evaluate_queue(
     recent = limiter.used_in_last(max(0.0, limiter.window_seconds - interval))
     budget = tick_budget(limiter.limit, limiter.reserve, limiter.window_seconds, interval, recent, pending_cost)
     entries = take_within_budget(order_queue(specs, store, state, now, running, settings), budget)
-    requests = run_requests(entries, now)
+    requests = run_requests(entries, now, settings)
     for entry in entries:
         if entry.state == REQUESTED:
             state.record(entry.symbol).requested_at = iso_minute(now)

@@ -12,6 +12,12 @@ Dagster schedules launch one job each, so there is one schedule per job the crit
 (normally `candles_daily_from_…` and `candles_weekly_from_…`), all on the same cron. The weekly
 run reads the base bars the daily run of the same tick is writing, so the W1 bar lags the daily
 data by at most one tick: five minutes against W1's 7-day freshness limit.
+
+A refresh run that hangs or whose process died is failed by run monitoring once it has been in
+progress `OperationsSettings.max_runtime["priority_refresh"]` (its `dagster/max_runtime` tag, 4
+minutes); the symbol is then no longer in flight and the next tick requests it again. Run retries
+are off for these runs (`dagster/max_retries: 0`): a retry would re-run an old tick's window and
+keep the symbol "in progress", while the next tick covers the same days and anything newer.
 """
 
 import datetime as dt
@@ -45,6 +51,7 @@ from massive_pipeline.operations.runs import (
     pending_runs,
 )
 from massive_pipeline.operations.settings import (
+    DAGSTER_MAX_RETRIES_TAG,
     DAGSTER_PRIORITY_TAG,
     PURPOSE_TAG,
     REQUESTED_AT_TAG,
@@ -56,6 +63,8 @@ from massive_pipeline.resources.candle_store import CandleStoreResource
 from massive_pipeline.store import CandleStore
 
 CRITICAL_RUN_PRIORITY = "10"
+# A crashed refresh is superseded by the next tick, not retried (module docstring).
+CRITICAL_RUN_RETRIES = "0"
 
 
 @dataclass(frozen=True)
@@ -146,7 +155,8 @@ def _requests_for_job(
             notes.append(f"{symbol}: run {running[:8]} from an earlier tick is still in progress")
         else:
             first, last = plan.days
-            tags = {DAGSTER_PRIORITY_TAG: CRITICAL_RUN_PRIORITY}
+            tags = {DAGSTER_PRIORITY_TAG: CRITICAL_RUN_PRIORITY, DAGSTER_MAX_RETRIES_TAG: CRITICAL_RUN_RETRIES,
+                    **settings.runtime_tags(Purpose.PRIORITY_REFRESH)}
             if weekly:
                 first, last = weeks_covering(first, last)
                 requests.append(candle_run_request(

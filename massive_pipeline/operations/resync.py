@@ -68,7 +68,8 @@ def _daily_resync(job_name: str, specs: list[SymbolSpec], settings: OperationsSe
                 skipped.append(f"{spec.symbol}: yesterday's re-sync still in progress")
             else:
                 requests.append(daily_run_request(spec, *window, Purpose.RESYNC, at,
-                                                  {DAGSTER_PRIORITY_TAG: RESYNC_RUN_PRIORITY}))
+                                                  {DAGSTER_PRIORITY_TAG: RESYNC_RUN_PRIORITY,
+                                                   **settings.runtime_tags(Purpose.RESYNC)}))
         if skipped:
             context.log.info("re-sync skipped " + "; ".join(skipped))
         return requests or SkipReason(f"nothing to re-sync at {iso_minute(at)}: " + "; ".join(skipped))
@@ -96,7 +97,8 @@ def _weekly_resync(job_name: str, specs: list[SymbolSpec], settings: OperationsS
         start = max(min(s.start for s in specs), today - dt.timedelta(days=settings.resync_days))
         first, last = weeks_covering(start, today)
         return candle_run_request(job_name=job_name, keys=keys, first=first, last=last, purpose=Purpose.RESYNC,
-                                  requested_at=at, tags={DAGSTER_PRIORITY_TAG: RESYNC_RUN_PRIORITY})
+                                  requested_at=at, tags={DAGSTER_PRIORITY_TAG: RESYNC_RUN_PRIORITY,
+                                                         **settings.runtime_tags(Purpose.RESYNC)})
 
     return _resync
 

@@ -169,7 +169,8 @@ def build_retention_schedule(settings: OperationsSettings) -> ScheduleDefinition
         return RunRequest(
             run_key=f"{Purpose.RETENTION.value}:{stamp}",
             run_config=RunConfig(ops={RETENTION_OP: RetentionConfig(keep_days=keep, as_of=at.date().isoformat())}),
-            tags={PURPOSE_TAG: Purpose.RETENTION.value, REQUESTED_AT_TAG: stamp},
+            tags={PURPOSE_TAG: Purpose.RETENTION.value, REQUESTED_AT_TAG: stamp,
+                  **settings.runtime_tags(Purpose.RETENTION)},
         )
 
     return _retention

@@ -40,7 +40,8 @@ def _daily_job_schedule(name: str, cron: str, job_name: str, purpose: Purpose, w
     )
     def _daily(context: ScheduleEvaluationContext) -> RunRequest:
         stamp = iso_minute(tick_time(context, settings))
-        return RunRequest(run_key=f"{purpose.value}:{stamp}", tags={PURPOSE_TAG: purpose.value, REQUESTED_AT_TAG: stamp})
+        return RunRequest(run_key=f"{purpose.value}:{stamp}", tags={PURPOSE_TAG: purpose.value, REQUESTED_AT_TAG: stamp,
+                                                                     **settings.runtime_tags(purpose)})
 
     return _daily
 

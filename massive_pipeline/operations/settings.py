@@ -21,6 +21,7 @@ from massive_pipeline.core.timeframes import Timeframe, UnknownTimeframeError, p
 AUTOMATION_ENV = "MASSIVE_AUTOMATION"
 RESYNC_DAYS_ENV = "MASSIVE_RESYNC_DAYS"
 RETENTION_ENV = "MASSIVE_RETENTION_DAYS"
+MAX_RUNTIME_ENV = "MASSIVE_MAX_RUNTIME"
 
 PURPOSE_TAG = "massive/purpose"
 SYMBOL_TAG = "massive/symbol"
@@ -28,6 +29,15 @@ REQUESTED_AT_TAG = "massive/requested_at"
 QUEUE_POSITION_TAG = "massive/queue_position"
 # Dagster's QueuedRunCoordinator dequeues runs with a higher `dagster/priority` first.
 DAGSTER_PRIORITY_TAG = "dagster/priority"
+# Run monitoring fails a run still in progress this many seconds after it started (the daemon's
+# only way to end a run whose worker died under the default run launcher, which has no health check).
+DAGSTER_MAX_RUNTIME_TAG = "dagster/max_runtime"
+# Run retries re-launch a crashed run at most this many times (the instance's `run_retries.max_retries`
+# otherwise).
+DAGSTER_MAX_RETRIES_TAG = "dagster/max_retries"
+
+# The key of `OperationsSettings.max_runtime` for the command line's backfills (they have no purpose tag).
+BACKFILL_RUNTIME_KEY = "backfill"
 
 # M1 is kept two years by default (the free plan's own history depth); every other timeframe forever.
 DEFAULT_RETENTION_DAYS: Mapping[Timeframe, int] = {Timeframe.M1: 730}
@@ -44,6 +54,24 @@ class Purpose(StrEnum):
     RETENTION = "retention"
     GAP_DETECTION = "gap_detection"
     GAP_FILL = "gap_fill"
+
+
+# How long a run of each purpose may stay in progress before run monitoring fails it, in seconds.
+# Sized to the work, so that a run whose process died is ended soon enough for the next request
+# to take its place: a refresh costs a request or two and finishes in about a minute, so four
+# minutes end a dead one before the 5-minute tick after the next; a re-sync or a gap fill waits its
+# turn on the shared limiter; a backfill of years of M1 bars on the free plan takes hours.
+DEFAULT_MAX_RUNTIME: Mapping[str, int] = {
+    Purpose.PRIORITY_REFRESH.value: 4 * 60,
+    Purpose.SNAPSHOTS.value: 4 * 60,
+    Purpose.SECONDARY_REFRESH.value: 15 * 60,
+    Purpose.WEEKLY_REFRESH.value: 15 * 60,
+    Purpose.RESYNC.value: 30 * 60,
+    Purpose.GAP_DETECTION.value: 30 * 60,
+    Purpose.GAP_FILL.value: 60 * 60,
+    Purpose.RETENTION.value: 2 * 60 * 60,
+    BACKFILL_RUNTIME_KEY: 12 * 60 * 60,
+}
 
 
 class OperationsConfigError(ValueError):
@@ -80,6 +108,8 @@ class OperationsSettings:
     gap_fill_orphan_after: dt.timedelta = dt.timedelta(minutes=10)
     retention_cron: str = "0 3 * * 0"
     retention_days: Mapping[Timeframe, int] = field(default_factory=lambda: dict(DEFAULT_RETENTION_DAYS))
+    # seconds per purpose value (and BACKFILL_RUNTIME_KEY); every key of DEFAULT_MAX_RUNTIME is present
+    max_runtime: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_MAX_RUNTIME))
     clock: Callable[[], pd.Timestamp] = utc_now
 
     def __post_init__(self) -> None:
@@ -88,6 +118,15 @@ class OperationsSettings:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise OperationsConfigError(f"operations setting {name} must be a positive integer, got {value!r}")
+        unknown = set(self.max_runtime) - set(DEFAULT_MAX_RUNTIME)
+        if unknown:
+            raise OperationsConfigError(f"max_runtime: unknown purpose(s) {sorted(unknown)}; "
+                                        f"known: {', '.join(DEFAULT_MAX_RUNTIME)}")
+        for key, seconds in self.max_runtime.items():
+            if isinstance(seconds, bool) or not isinstance(seconds, int) or seconds < 1:
+                raise OperationsConfigError(f"max_runtime of {key} must be a positive number of seconds, got {seconds!r}")
+        # a partial mapping (tests, overrides) keeps the defaults of the purposes it does not name
+        object.__setattr__(self, "max_runtime", {**DEFAULT_MAX_RUNTIME, **self.max_runtime})
 
     @property
     def schedule_status(self) -> DefaultScheduleStatus:
@@ -96,6 +135,12 @@ class OperationsSettings:
     @property
     def sensor_status(self) -> DefaultSensorStatus:
         return DefaultSensorStatus.RUNNING if self.running_by_default else DefaultSensorStatus.STOPPED
+
+    def runtime_tags(self, purpose: Purpose | str) -> dict[str, str]:
+        """The `dagster/max_runtime` tag of a run of `purpose`: run monitoring fails the run once it
+        has been in progress that long, so a run whose process died stops blocking its symbol."""
+        key = purpose.value if isinstance(purpose, Purpose) else purpose
+        return {DAGSTER_MAX_RUNTIME_TAG: str(self.max_runtime[key])}
 
     def now(self) -> pd.Timestamp:
         ts = pd.Timestamp(self.clock())
@@ -108,6 +153,7 @@ class OperationsSettings:
             "running_by_default": _automation(env.get(AUTOMATION_ENV)),
             "resync_days": _positive_int(RESYNC_DAYS_ENV, env.get(RESYNC_DAYS_ENV), 3),
             "retention_days": parse_retention(env.get(RETENTION_ENV)),
+            "max_runtime": parse_max_runtime(env.get(MAX_RUNTIME_ENV)),
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
@@ -152,4 +198,31 @@ def parse_retention(text: str | None) -> dict[Timeframe, int]:
         if days.strip().lower() == "none":
             continue
         out[tf] = _positive_int(f"{RETENTION_ENV} {tf.value}", days, 0)
+    return out
+
+
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600}
+
+
+def parse_max_runtime(text: str | None) -> dict[str, int]:
+    """`priority_refresh=5m,backfill=24h` → those purposes' seconds over the defaults (`s`, `m`, `h`;
+    a bare number is seconds); unset gives the defaults."""
+    out = dict(DEFAULT_MAX_RUNTIME)
+    if text is None or not text.strip():
+        return out
+    for item in text.split(","):
+        if not item.strip():
+            continue
+        name, sep, value = (part.strip() for part in item.partition("="))
+        if not sep:
+            raise OperationsConfigError(f"{MAX_RUNTIME_ENV}: {item.strip()!r} is not PURPOSE=DURATION (e.g. resync=30m)")
+        if name not in DEFAULT_MAX_RUNTIME:
+            raise OperationsConfigError(f"{MAX_RUNTIME_ENV}: unknown purpose {name!r}; known: "
+                                        f"{', '.join(DEFAULT_MAX_RUNTIME)}")
+        unit = value[-1:].lower() if value[-1:].isalpha() else "s"
+        number = value[:-1] if value[-1:].isalpha() else value
+        if unit not in _DURATION_UNITS or not number.strip().isdigit() or int(number) < 1:
+            raise OperationsConfigError(f"{MAX_RUNTIME_ENV}: {name}={value!r} is not a positive duration "
+                                        "(e.g. 90s, 5m, 2h)")
+        out[name] = int(number) * _DURATION_UNITS[unit]
     return out

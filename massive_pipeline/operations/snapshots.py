@@ -37,14 +37,16 @@ from dagster import (
     schedule,
 )
 
+from massive_pipeline.candles.assets import CRITICAL_POOL, lane_op_tags
 from massive_pipeline.core.catalog import Catalog
 from massive_pipeline.dagster_compat import UnresolvedAssetJobDefinition
 from massive_pipeline.massive.errors import MassiveNotEntitledError
 from massive_pipeline.massive.models import Snapshot
 from massive_pipeline.operations.publisher import RedisPublisherResource, RedisPublishError
-from massive_pipeline.operations.refresh import CRITICAL_RUN_PRIORITY, tick_time
+from massive_pipeline.operations.refresh import CRITICAL_RUN_PRIORITY, CRITICAL_RUN_RETRIES, tick_time
 from massive_pipeline.operations.runs import iso_minute, pending_runs
 from massive_pipeline.operations.settings import (
+    DAGSTER_MAX_RETRIES_TAG,
     DAGSTER_PRIORITY_TAG,
     PURPOSE_TAG,
     REQUESTED_AT_TAG,
@@ -95,7 +97,9 @@ def build_snapshots_asset(catalog: Catalog) -> AssetsDefinition:
         key=SNAPSHOTS_KEY,
         group_name="operations",
         kinds={"massive", "redis"},
-        pool="massive_api",
+        # the critical lane: a snapshot never waits for a slot behind bulk work (README "Lanes")
+        pool=CRITICAL_POOL,
+        op_tags=lane_op_tags(True),
         tags={"massive/priority": "critical"},
         description="Bid, ask, spread, last price and the day's OHLC of the critical symbols "
                     f"({', '.join(s.symbol for s in specs)}) from one universal-snapshot request; appended to "
@@ -222,7 +226,8 @@ def build_snapshots_schedule(settings: OperationsSettings) -> ScheduleDefinition
         return RunRequest(
             run_key=f"{Purpose.SNAPSHOTS.value}:{stamp}",
             tags={PURPOSE_TAG: Purpose.SNAPSHOTS.value, REQUESTED_AT_TAG: stamp,
-                  DAGSTER_PRIORITY_TAG: CRITICAL_RUN_PRIORITY},
+                  DAGSTER_PRIORITY_TAG: CRITICAL_RUN_PRIORITY, DAGSTER_MAX_RETRIES_TAG: CRITICAL_RUN_RETRIES,
+                  **settings.runtime_tags(Purpose.SNAPSHOTS)},
         )
 
     return _snapshots

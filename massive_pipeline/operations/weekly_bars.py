@@ -40,7 +40,7 @@ def _weekly_refresh(job_name: str, specs: list[SymbolSpec], settings: Operations
         first, last = weeks_covering(max(first_day, specs[0].start), today)
         return candle_run_request(
             job_name=job_name, keys=[candle_key(s.symbol, Timeframe.W1) for s in specs], first=first, last=last,
-            purpose=Purpose.WEEKLY_REFRESH, requested_at=at,
+            purpose=Purpose.WEEKLY_REFRESH, requested_at=at, tags=settings.runtime_tags(Purpose.WEEKLY_REFRESH),
         )
 
     return _refresh

@@ -3,7 +3,7 @@ once its run has ended.
 
 Why a sensor that requests runs rather than a job that executes the fills inside its own step: a
 requested run is an ordinary run of the code location's candle jobs, so it waits in the run queue,
-takes its slot in the `massive_api` pool, is watched by run monitoring and retried by run retries
+takes its slot in its lane's pool, is watched by run monitoring and retried by run retries
 like every other run, and the UI lists it under the job it ran. A fill executed inside another
 step had none of that and could overlap a second fill of the same bars.
 
@@ -260,12 +260,14 @@ def judge_filling_gaps(
 
 
 def weekly_follow_ups(
-    store: CandleStore, succeeded: Sequence[tuple[DagsterRun, SymbolSpec, Timeframe]], requested_at: pd.Timestamp
+    store: CandleStore, succeeded: Sequence[tuple[DagsterRun, SymbolSpec, Timeframe]], requested_at: pd.Timestamp,
+    settings: OperationsSettings | None = None,
 ) -> list[RunRequest]:
     """W1 runs re-deriving the weeks that successful daily fills touched, one per range of adjacent
     weeks per symbol, when W1 is derived from the filled timeframe and stored. The daily job cannot
     hold W1 (it has weekly partitions), and a W1 run started with the fill would read the bars
-    before the fill had written them."""
+    before the fill had written them. Like the fills they carry the gap fill's max runtime."""
+    runtime = (settings or OperationsSettings()).runtime_tags(Purpose.GAP_FILL)
     weeks: dict[str, set[dt.date]] = defaultdict(set)
     parents: dict[str, list[tuple[DagsterRun, dt.date, dt.date]]] = defaultdict(list)
     specs: dict[str, SymbolSpec] = {}
@@ -302,6 +304,7 @@ def weekly_follow_ups(
                     GAP_IDS_TAG: ",".join(gap_ids), FOLLOWS_RUNS_TAG: ",".join(r.run_id for r in after),
                     REQUESTED_AT_TAG: iso_minute(requested_at),
                     ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last,
+                    **runtime,
                 },
             ))
     return requests
@@ -319,9 +322,11 @@ def _adjacent_runs(values: Sequence[dt.date], step: dt.timedelta) -> list[tuple[
 
 
 def fill_request(store: CandleStore, fill: FillRange, attempts: Mapping[int, int], first: str, last: str,
-                 requested_at: pd.Timestamp) -> RunRequest:
+                 requested_at: pd.Timestamp, settings: OperationsSettings | None = None) -> RunRequest:
     """The run re-materializing `fill`: its timeframe and the ones derived from it that the store
-    keeps, except W1 (another job; see `weekly_follow_ups`), over partitions first..last."""
+    keeps, except W1 (another job; see `weekly_follow_ups`), over partitions first..last. Its
+    `dagster/max_runtime` lets run monitoring fail a fill whose process died, so its gaps go back
+    to `detected` instead of staying `filling`."""
     spec, tf = fill.spec, fill.timeframe
     timeframes = [tf] if tf is Timeframe.W1 else [t for t in refreshed_timeframes(store, spec, tf)
                                                   if t is not Timeframe.W1]
@@ -330,6 +335,7 @@ def fill_request(store: CandleStore, fill: FillRange, attempts: Mapping[int, int
         REQUESTED_AT_TAG: iso_minute(requested_at),
         ASSET_PARTITION_RANGE_START_TAG: first,
         ASSET_PARTITION_RANGE_END_TAG: last,
+        **(settings or OperationsSettings()).runtime_tags(Purpose.GAP_FILL),
     }
     return RunRequest(
         run_key=f"{GAP_FILL_PURPOSE}:{spec.symbol}:{tf.value}:{first}..{last}:{tags[GAP_ATTEMPTS_TAG]}",
@@ -373,7 +379,7 @@ def busy_fill_ranges(instance: DagsterInstance, catalog: Catalog) -> dict[str, l
 
 def request_fills(
     store: CandleStore, instance: DagsterInstance, catalog: Catalog, now: pd.Timestamp,
-    series: Iterable[tuple[str, str]] | None = None,
+    series: Iterable[tuple[str, str]] | None = None, settings: OperationsSettings | None = None,
 ) -> tuple[list[RunRequest], list[str]]:
     """One request per range of `detected` gaps (of `series`, (symbol, timeframe) pairs; default
     all); its gaps become `filling`. Returns the requests and a note per range left alone."""
@@ -401,7 +407,7 @@ def request_fills(
                 notes.append(f"{days}: {exc}")
                 continue
             attempts = start_fill(store, fill)
-            requests.append(fill_request(store, fill, attempts, first, last, now))
+            requests.append(fill_request(store, fill, attempts, first, last, now, settings))
     return requests, notes
 
 
@@ -418,7 +424,7 @@ def evaluate_gap_fill(
     judgement = judge_filling_gaps(store, instance, catalog, now, waiting=state.waiting,
                                    orphan_after=settings.gap_fill_orphan_after)
     notes = [j.line() for j in judgement.judged] + [j.line() for j in judgement.still_filling]
-    requests = weekly_follow_ups(store, judgement.succeeded, now)
+    requests = weekly_follow_ups(store, judgement.succeeded, now, settings)
     follow_ups = len(requests)
     state = GapFillState(state.round_at, dict(judgement.waiting))
     round_at = last_round_time(settings.gap_fill_cron, now)
@@ -428,7 +434,7 @@ def evaluate_gap_fill(
         run_id = next(iter(detecting.values()))
         notes.append(f"round of {iso_minute(round_at)} waits for gap_detection_job run {run_id[:8]} to finish")
     else:
-        fills, round_notes = request_fills(store, instance, catalog, now)
+        fills, round_notes = request_fills(store, instance, catalog, now, settings=settings)
         notes += round_notes
         for request in fills:  # the daemon creates their runs after this tick: the grace starts now
             state.waiting.update(dict.fromkeys(attempt_keys(request.tags), iso_minute(now)))

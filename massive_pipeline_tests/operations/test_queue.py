@@ -128,6 +128,7 @@ def test_queue_orders_by_tier_then_staleness_within_the_budget(setup):
         assert requested_partitions(request) == ("2026-10-07", "2026-10-07")
         assert candle_key(symbol, Timeframe.M1) in request.asset_selection
         assert request.tags[PURPOSE_TAG] == "secondary_refresh"
+        assert request.tags["dagster/max_runtime"] == "900"  # run monitoring ends a dead queue run in 15 min
     assert runs["GBPUSD"].tags["massive/queue_position"] == "1"
     assert runs["USDJPY"].tags["massive/queue_position"] == "2"
 

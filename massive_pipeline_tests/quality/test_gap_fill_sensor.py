@@ -133,6 +133,7 @@ def test_one_run_request_per_range_of_adjacent_gap_days(setup):
         assert list(request.asset_selection) == [candle_key("EURUSD", Timeframe.M1), candle_key("EURUSD", Timeframe.H1)]
         assert request.partition_key is None
         assert request.tags["massive/purpose"] == "gap_fill" and request.tags["massive/symbol"] == "EURUSD"
+        assert request.tags["dagster/max_runtime"] == "3600"  # a dead fill run is failed, its gaps go back
     assert by_range[("2026-10-13", "2026-10-14")].tags["massive/gap_ids"] == f"{ids[0]},{ids[1]}"
     assert by_range[("2026-10-16", "2026-10-16")].tags["massive/gap_ids"] == f"{ids[2]}"
     assert by_range[("2026-10-16", "2026-10-16")].tags["massive/gap_attempts"] == f"{ids[2]}:1"
@@ -177,6 +178,7 @@ def test_ended_runs_judge_their_gaps_and_w1_follows(setup):
     assert weekly.job_name == WEEKLY_JOB and list(weekly.asset_selection) == [candle_key("EURUSD", Timeframe.W1)]
     assert (weekly.tags[RANGE_START], weekly.tags[RANGE_END]) == ("2026-10-12", "2026-10-12")
     assert set(weekly.tags["massive/follows_runs"].split(",")) == {r.run_id for r in runs}
+    assert weekly.tags["dagster/max_runtime"] == "3600"
     assert setup.execute(weekly).status is DagsterRunStatus.SUCCESS
 
     # nothing is left to request: filled gaps are done, unfillable ones are not retried unattended
