@@ -38,8 +38,11 @@ compose-check: $(STAMP)
 bench: $(STAMP)
 	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
 
+# The UI after the demo: the bundled server and `dagster dev` wired to it, schedules and sensors
+# running, one priority refresh started at once; Ctrl-C stops both. E.g. `make ui UI_ARGS='--port 3001'`.
+# Against the real API run `dagster dev` yourself with MASSIVE_API_KEY set (README).
 ui: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/dagster dev
+	$(BIN)/massive-pipeline ui $(UI_ARGS)
 
 clean:
 	rm -rf $(VENV) .dagster_home

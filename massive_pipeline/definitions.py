@@ -9,6 +9,7 @@ The catalog comes from `MASSIVE_CATALOG` or the packaged `catalog.yaml`.
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Mapping
 
@@ -23,8 +24,9 @@ from massive_pipeline.operations import (
     build_operations_definitions,
 )
 from massive_pipeline.quality.definitions import build_quality_definitions
+from massive_pipeline.resources.api_key import api_key_variable
 from massive_pipeline.resources.candle_store import CandleStoreResource
-from massive_pipeline.resources.massive import massive_resource_from_env
+from massive_pipeline.resources.massive import MassiveResource, massive_resource_from_env
 from massive_pipeline.store.engine import resolve_database_url
 
 
@@ -35,6 +37,11 @@ def default_resources() -> dict[str, object]:
         "candle_store": CandleStoreResource(),
         "redis_publisher": RedisPublisherResource(),
     }
+
+
+def _massive(resource: object) -> MassiveResource | None:
+    """The bound API resource, for the queue sensor that opens it itself (operations/sensors.py)."""
+    return resource if isinstance(resource, MassiveResource) else None
 
 
 def build_definitions(
@@ -59,10 +66,13 @@ def _compose(catalog: Catalog, resources: Mapping[str, object] | None, settings:
     if resources is None:
         resolve_database_url()  # a malformed MASSIVE_DATABASE_URL is refused when the code location loads
         resources = default_resources()
+    # The schedules and sensors check the key the bound resource will really read (an EnvVar's
+    # variable), not a guess: a literal key (the simulation's) is never missing.
+    settings = dataclasses.replace(settings, api_key_env=api_key_variable(resources.get("massive")))
     parts = (
         Definitions(assets=build_candle_assets(catalog), jobs=build_candle_jobs(catalog), resources=dict(resources),
                     executor=lane_executor()),
-        build_operations_definitions(catalog, settings),
+        build_operations_definitions(catalog, settings, _massive(resources.get("massive"))),
         build_quality_definitions(catalog, settings),
     )
     return Definitions.merge(*parts)

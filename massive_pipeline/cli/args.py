@@ -18,6 +18,19 @@ class UsageError(Exception):
     """A bad argument: reported on one line, exit code 2."""
 
 
+def require_api_key() -> None:
+    """Stop a command that would call the API before it creates any run, when the key is unset.
+
+    Without it the first run fails deep in Dagster's config resolution with a 40-line traceback;
+    one line naming the variable (exit 2, like a missing argument) says what to do.
+    """
+    from massive_pipeline.resources.api_key import missing_api_key, missing_api_key_message
+
+    variable = missing_api_key()
+    if variable is not None:
+        raise UsageError(missing_api_key_message(variable))
+
+
 def date_arg(text: str) -> dt.date:
     """An argparse type: a UTC day as YYYY-MM-DD."""
     try:

@@ -14,7 +14,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from massive_pipeline.cli.args import UsageError, check_range, date_arg, specs_arg, timeframes_arg
+from massive_pipeline.cli.args import (
+    UsageError,
+    check_range,
+    date_arg,
+    require_api_key,
+    specs_arg,
+    timeframes_arg,
+)
 from massive_pipeline.core.paths import dagster_home
 from massive_pipeline.core.timeframes import UnknownTimeframeError
 
@@ -81,6 +88,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     catalog = load_catalog()
     specs = specs_arg(catalog, args.symbols)
     timeframes = timeframes_arg(args.timeframes)
+    require_api_key()
     print(f"backfilling {len(specs)} symbol(s) × {len(timeframes)} timeframe(s), {args.start}..{args.end}")
     if args.submit:
         submit_backfill(specs, timeframes, args.start, args.end, accept_removals=args.accept_removals)

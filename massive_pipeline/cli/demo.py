@@ -72,7 +72,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"\nrows in the candle store ({store.url_display}):")
         print_frame(rows_table(store, CRITICAL_DEMO_SYMBOLS, list(Timeframe)))
         print(f"\nAPI requests the server answered: {server.request_count(kind='aggs')}")
-        print("open the UI with:  DAGSTER_HOME=" + str(home) + " .venv/bin/dagster dev")
+        print(f"watch it run in the UI:  make ui  (DAGSTER_HOME={home} massive-pipeline ui: dagster dev wired to "
+              "the bundled server)")
     return 0
 
 

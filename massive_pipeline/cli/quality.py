@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from massive_pipeline.cli.args import UsageError, date_arg
+from massive_pipeline.cli.args import UsageError, date_arg, require_api_key
 from massive_pipeline.core.timeframes import UnknownTimeframeError, parse_timeframes
 
 GAP_STATUSES = ("detected", "filling", "filled", "unfillable")
@@ -187,6 +187,7 @@ def cmd_gaps_fill(args: argparse.Namespace) -> int:
     catalog = load_catalog()
     series = select_series(catalog, _symbols(args.symbols), _timeframe_names(args.timeframes), default="all")
     names = [(spec.symbol, tf.value) for spec, tfs in series for tf in tfs]
+    require_api_key()
     dagster_home()
     defs = build_definitions(catalog)
     store = CandleStoreResource().open()

@@ -20,9 +20,13 @@ from massive_pipeline.operations.snapshots import (
     build_snapshots_schedule,
 )
 from massive_pipeline.operations.weekly_bars import build_weekly_refresh_schedules
+from massive_pipeline.resources.massive import MassiveResource
 
 
-def build_operations_definitions(catalog: Catalog, settings: OperationsSettings | None = None) -> Definitions:
+def build_operations_definitions(
+    catalog: Catalog, settings: OperationsSettings | None = None, massive: MassiveResource | None = None
+) -> Definitions:
+    """`massive`: the API resource the code location binds, which the queue sensor opens itself."""
     settings = settings or OperationsSettings.from_env()
     schedules = [
         *build_priority_schedules(catalog, settings),
@@ -36,6 +40,6 @@ def build_operations_definitions(catalog: Catalog, settings: OperationsSettings 
         assets.append(build_snapshots_asset(catalog))
         jobs.append(build_snapshots_job())
         schedules.append(build_snapshots_schedule(settings))
-    queue = build_secondary_queue_sensor(catalog, settings)
+    queue = build_secondary_queue_sensor(catalog, settings, massive)
     sensors = [s for s in (queue, build_sync_failure_sensor(settings)) if s is not None]
     return Definitions(assets=assets, jobs=jobs, schedules=schedules, sensors=sensors)

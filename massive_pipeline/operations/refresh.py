@@ -128,6 +128,15 @@ def plan_priority_refresh(
     return [plan_refresh(spec, store, instance, at, settings, Purpose.PRIORITY_REFRESH) for spec in specs]
 
 
+def fetches_from_api(specs: Sequence[SymbolSpec], timeframes: Sequence[Timeframe]) -> bool:
+    """Whether a run of these timeframes of `specs` calls the API (and so needs the key).
+
+    A run that only derives bars (normally W1, resampled from stored base bars) does not: Dagster
+    asks for the `massive` resource's key only when a selected asset uses the resource.
+    """
+    return any(tf in spec.timeframes and spec.timeframe_source(tf) != "derived" for spec in specs for tf in timeframes)
+
+
 def tick_time(context: ScheduleEvaluationContext, settings: OperationsSettings) -> pd.Timestamp:
     when = context.scheduled_execution_time
     return settings.now() if when is None else pd.Timestamp(when).tz_convert("UTC")
@@ -141,6 +150,9 @@ def _requests_for_job(
     store: CandleStore,
     settings: OperationsSettings,
 ) -> list[RunRequest] | SkipReason:
+    needs_key = fetches_from_api(specs, [Timeframe.W1]) if weekly else True  # the daily run fetches the base
+    if needs_key and (no_key := settings.api_key_skip_reason()) is not None:
+        return SkipReason(no_key)
     at = tick_time(context, settings)
     plans = plan_priority_refresh(specs, store, context.instance, at, settings)
     pending = pending_runs(context.instance, Purpose.PRIORITY_REFRESH, job_names=[job_name])

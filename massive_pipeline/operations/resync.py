@@ -19,7 +19,7 @@ from massive_pipeline.candles.jobs import job_name_for
 from massive_pipeline.core.catalog import Catalog, SymbolSpec
 from massive_pipeline.core.timeframes import Timeframe
 from massive_pipeline.operations.freshness import weeks_covering
-from massive_pipeline.operations.refresh import tick_time
+from massive_pipeline.operations.refresh import fetches_from_api, tick_time
 from massive_pipeline.operations.runs import (
     candle_run_request,
     daily_run_request,
@@ -56,6 +56,8 @@ def _daily_resync(job_name: str, specs: list[SymbolSpec], settings: OperationsSe
                     f"({len(specs)} symbols) to pick up provider corrections.",
     )
     def _resync(context: ScheduleEvaluationContext):
+        if (no_key := settings.api_key_skip_reason()) is not None:
+            return SkipReason(no_key)
         at = tick_time(context, settings)
         running = pending_runs(context.instance, Purpose.RESYNC, job_names=[job_name])
         requests: list[RunRequest] = []
@@ -78,6 +80,8 @@ def _daily_resync(job_name: str, specs: list[SymbolSpec], settings: OperationsSe
 
 
 def _weekly_resync(job_name: str, specs: list[SymbolSpec], settings: OperationsSettings) -> ScheduleDefinition:
+    needs_key = fetches_from_api(specs, [Timeframe.W1])  # W1 is normally derived: no key needed
+
     @schedule(
         name=f"resync_{job_name.removeprefix('candles_')}",
         cron_schedule=settings.weekly_resync_cron,
@@ -89,6 +93,8 @@ def _weekly_resync(job_name: str, specs: list[SymbolSpec], settings: OperationsS
                     "base bars (no API requests).",
     )
     def _resync(context: ScheduleEvaluationContext):
+        if needs_key and (no_key := settings.api_key_skip_reason()) is not None:
+            return SkipReason(no_key)
         at = tick_time(context, settings)
         today = at.date()
         keys = [candle_key(s.symbol, Timeframe.W1) for s in specs if today > s.start]

@@ -20,6 +20,7 @@ from dagster import (
     SensorDefinition,
     SensorEvaluationContext,
     SensorResult,
+    build_resources,
     run_failure_sensor,
     sensor,
 )
@@ -33,14 +34,25 @@ from massive_pipeline.operations.queue_report import write_queue_report
 from massive_pipeline.operations.runs import failure_reason
 from massive_pipeline.operations.settings import OperationsSettings
 from massive_pipeline.resources.candle_store import CandleStoreResource
-from massive_pipeline.resources.massive import MassiveResource
+from massive_pipeline.resources.massive import MassiveResource, massive_resource_from_env
 from massive_pipeline.store import CandleStore
 
 SECONDARY_QUEUE_SENSOR = "secondary_queue"
 SYNC_FAILURE_SENSOR = "sync_status_on_failure"
 
 
-def build_secondary_queue_sensor(catalog: Catalog, settings: OperationsSettings) -> SensorDefinition | None:
+def build_secondary_queue_sensor(
+    catalog: Catalog, settings: OperationsSettings, massive: MassiveResource | None = None
+) -> SensorDefinition | None:
+    """The queue sensor; `massive` is the code location's API resource (default: from the environment).
+
+    The sensor opens `massive` itself (`build_resources`, after checking the key) rather than
+    declaring it as a resource: Dagster builds a sensor's declared resources before its body runs,
+    and `massive` cannot be built without its key - every tick would error instead of saying why it
+    does nothing. It only reads the shared limiter's budget through it; the runs it requests get
+    `massive` from the code location as usual.
+    """
+    api = massive if massive is not None else massive_resource_from_env()
     specs = secondary_specs(catalog)
     if not specs:
         return None
@@ -56,10 +68,11 @@ def build_secondary_queue_sensor(catalog: Catalog, settings: OperationsSettings)
                     "rate budget the critical reserve leaves; up to 3 failures per symbol per day. The queue is "
                     "in each tick's log, the skip reason, the `operations_queue` table and `massive-pipeline status`.",
     )
-    def _secondary_queue(
-        context: SensorEvaluationContext, candle_store: CandleStoreResource, massive: MassiveResource
-    ) -> SensorResult:
-        return evaluate_secondary_sensor(context, specs, candle_store.store, massive, settings)
+    def _secondary_queue(context: SensorEvaluationContext, candle_store: CandleStoreResource) -> SensorResult:
+        if (no_key := settings.api_key_skip_reason()) is not None:
+            return SensorResult(skip_reason=no_key)
+        with build_resources({"massive": api}, instance=context.instance) as resources:
+            return evaluate_secondary_sensor(context, specs, candle_store.store, resources.massive, settings)
 
     return _secondary_queue
 

@@ -17,6 +17,7 @@ import pandas as pd
 from dagster import DefaultScheduleStatus, DefaultSensorStatus
 
 from massive_pipeline.core.timeframes import Timeframe, UnknownTimeframeError, parse_timeframe
+from massive_pipeline.resources.api_key import API_KEY_ENV, missing_api_key, missing_api_key_skip_reason
 
 AUTOMATION_ENV = "MASSIVE_AUTOMATION"
 RESYNC_DAYS_ENV = "MASSIVE_RESYNC_DAYS"
@@ -111,6 +112,10 @@ class OperationsSettings:
     # seconds per purpose value (and BACKFILL_RUNTIME_KEY); every key of DEFAULT_MAX_RUNTIME is present
     max_runtime: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_MAX_RUNTIME))
     clock: Callable[[], pd.Timestamp] = utc_now
+    # The variable the `massive` resource reads its key from (None: the key is a configured value).
+    # The composition root sets it from the bound resource; the schedules and sensors that would
+    # request API runs skip while it is unset, instead of erroring at every tick.
+    api_key_env: str | None = API_KEY_ENV
 
     def __post_init__(self) -> None:
         for name in ("catch_up_days", "secondary_interval_seconds", "max_failures", "resync_days",
@@ -141,6 +146,11 @@ class OperationsSettings:
         has been in progress that long, so a run whose process died stops blocking its symbol."""
         key = purpose.value if isinstance(purpose, Purpose) else purpose
         return {DAGSTER_MAX_RUNTIME_TAG: str(self.max_runtime[key])}
+
+    def api_key_skip_reason(self) -> str | None:
+        """Why no API run can be requested now (the key's variable is unset), or None."""
+        variable = missing_api_key(self.api_key_env)
+        return None if variable is None else missing_api_key_skip_reason(variable)
 
     def now(self) -> pd.Timestamp:
         ts = pd.Timestamp(self.clock())

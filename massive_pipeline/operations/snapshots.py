@@ -214,6 +214,8 @@ def build_snapshots_schedule(settings: OperationsSettings) -> ScheduleDefinition
         description="Every 5 minutes, with the priority refresh: one snapshot request for all critical symbols.",
     )
     def _snapshots(context: ScheduleEvaluationContext):
+        if (no_key := settings.api_key_skip_reason()) is not None:
+            return SkipReason(no_key)
         at = tick_time(context, settings)
         running = pending_runs(context.instance, Purpose.SNAPSHOTS, job_names=[SNAPSHOTS_JOB])
         if running:

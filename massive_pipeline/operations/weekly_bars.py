@@ -10,19 +10,21 @@ its last hours are not left out.
 import datetime as dt
 from collections import defaultdict
 
-from dagster import ScheduleDefinition, ScheduleEvaluationContext, schedule
+from dagster import ScheduleDefinition, ScheduleEvaluationContext, SkipReason, schedule
 
 from massive_pipeline.candles.assets import candle_key
 from massive_pipeline.candles.jobs import job_name_for
 from massive_pipeline.core.catalog import Catalog, SymbolSpec
 from massive_pipeline.core.timeframes import Timeframe
 from massive_pipeline.operations.freshness import weeks_covering
-from massive_pipeline.operations.refresh import tick_time
+from massive_pipeline.operations.refresh import fetches_from_api, tick_time
 from massive_pipeline.operations.runs import candle_run_request
 from massive_pipeline.operations.settings import PURPOSE_TAG, OperationsSettings, Purpose
 
 
 def _weekly_refresh(job_name: str, specs: list[SymbolSpec], settings: OperationsSettings) -> ScheduleDefinition:
+    needs_key = fetches_from_api(specs, [Timeframe.W1])  # W1 is normally derived: no key needed
+
     @schedule(
         name=f"weekly_refresh_{job_name.removeprefix('candles_')}",
         cron_schedule=settings.secondary_weekly_cron,
@@ -34,6 +36,8 @@ def _weekly_refresh(job_name: str, specs: list[SymbolSpec], settings: Operations
                     "stored base bars (no API requests).",
     )
     def _refresh(context: ScheduleEvaluationContext):
+        if needs_key and (no_key := settings.api_key_skip_reason()) is not None:
+            return SkipReason(no_key)
         at = tick_time(context, settings)
         today = at.date()
         first_day = today - dt.timedelta(days=1) if at.weekday() == 0 and at.hour == 0 else today

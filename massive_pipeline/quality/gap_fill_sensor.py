@@ -430,6 +430,8 @@ def evaluate_gap_fill(
     round_at = last_round_time(settings.gap_fill_cron, now)
     if state.round_at is not None and round_at <= state.round_at:
         notes.append(f"next round of fills after {settings.gap_fill_cron} (UTC); last at {iso_minute(state.round_at)}")
+    elif (no_key := settings.api_key_skip_reason()) is not None:
+        notes.append(f"round of {iso_minute(round_at)} waits: {no_key}")  # fills fetch; kept for when the key is set
     elif detecting := pending_runs(instance, Purpose.GAP_DETECTION):
         run_id = next(iter(detecting.values()))
         notes.append(f"round of {iso_minute(round_at)} waits for gap_detection_job run {run_id[:8]} to finish")

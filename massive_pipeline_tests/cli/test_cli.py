@@ -84,3 +84,34 @@ def test_failed_run_names_the_run_and_exits_1(env, capsys):
     err = capsys.readouterr().err
     assert "failed" in err and "EURUSD" in err and "403" in err
     assert "test-key-123" not in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["backfill", "--symbols", "EURUSD", "--timeframes", "M1", "--start", "2026-10-07", "--end", "2026-10-07"],
+        ["gaps", "fill", "--symbols", "EURUSD"],
+    ],
+)
+def test_commands_that_call_the_api_name_a_missing_key_in_one_line(pipeline_env, tmp_path, argv):
+    """The console script in a process whose environment has no key: one line, exit 2, no run created."""
+    from massive_pipeline_tests.processes import pipeline_env as clean_env
+
+    home = tmp_path / "fresh_home"
+    env = clean_env(DAGSTER_HOME=str(home), MASSIVE_BASE_URL=pipeline_env.url)  # every MASSIVE_* var dropped
+    assert "MASSIVE_API_KEY" not in env
+    proc = subprocess.run([sys.executable, "-m", "massive_pipeline.cli", *argv], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines() == [
+        "massive-pipeline: error: MASSIVE_API_KEY is not set; export your Massive API key "
+        "(or run make demo / make ui against the bundled server)"
+    ]
+    assert pipeline_env.request_count(kind=None) == 0
+    assert not home.exists(), "stopped before the Dagster instance was even opened: no run"
+
+
+def test_a_blank_key_counts_as_missing(pipeline_env, monkeypatch, capsys):
+    monkeypatch.setenv("MASSIVE_API_KEY", "  ")
+    assert main(["backfill", "--symbols", "EURUSD", "--start", "2026-10-07", "--end", "2026-10-07"]) == 2
+    assert "MASSIVE_API_KEY is not set" in capsys.readouterr().err

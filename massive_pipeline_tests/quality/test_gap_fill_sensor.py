@@ -120,6 +120,20 @@ def setup(pipeline_env) -> Iterator[Setup]:
     store.dispose()
 
 
+def test_without_the_api_key_the_round_waits_with_the_reason_and_runs_once_the_key_is_there(setup, monkeypatch):
+    """Fills fetch from the API: without the key the round is held (no request, gaps stay detected,
+    the reason in the skip message), not spent; the next tick with the key makes it as before."""
+    monkeypatch.delenv("MASSIVE_API_KEY")
+    requests, cursor, skip = setup.tick()
+    assert requests == []
+    assert "MASSIVE_API_KEY is not set" in skip and "round of 2026-10-17T06:00:00Z waits" in skip
+    assert GapFillState.from_cursor(cursor).round_at is None
+    assert setup.statuses() == ["detected"] * 3
+    monkeypatch.setenv("MASSIVE_API_KEY", "test-key-123")
+    requests, cursor, _ = setup.tick(cursor)
+    assert len(requests) == 2 and GapFillState.from_cursor(cursor).round_at == last_round_time("0 6 * * *", ROUND)
+
+
 def test_one_run_request_per_range_of_adjacent_gap_days(setup):
     assert setup.statuses() == ["detected"] * 3
     requests, cursor, _ = setup.tick()
