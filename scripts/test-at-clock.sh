@@ -18,4 +18,5 @@ make install >/dev/null
 offset=$(( $(date -u -d "$instant" +%s) - $(date -u +%s) ))
 echo "clock set to $instant UTC ($(date -u -d "$instant" '+%A')), offset ${offset} s"
 spec="+${offset}s"; [ "$offset" -lt 0 ] && spec="${offset}s"
-TZ=UTC exec faketime -f "$spec" .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+# FORCE_MONOTONIC_FIX: condition waits on the shifted monotonic clock (libfaketime's README)
+TZ=UTC FAKETIME_FORCE_MONOTONIC_FIX=1 exec faketime -f "$spec" .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
