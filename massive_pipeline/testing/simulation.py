@@ -346,7 +346,9 @@ def run_simulation(
     # Memory-backed storage when there is some: the instance's SQLite event log syncs every event to
     # disk, which would make runs lag the accelerated clock; how long a run takes is not what is measured.
     shm = Path("/dev/shm")
-    with tempfile.TemporaryDirectory(prefix="massive-sim-", dir=shm if shm.is_dir() else None) as tmp:
+    # ignore_cleanup_errors: a run process the launcher could not stop may still hold files in it
+    with tempfile.TemporaryDirectory(prefix="massive-sim-", dir=shm if shm.is_dir() else None,
+                                     ignore_cleanup_errors=True) as tmp:
         root = Path(workdir or tmp)
         home = root / "dagster_home"
         instance_config = write_simulation_instance_yaml(home, config.instance_yaml)
@@ -621,6 +623,11 @@ def _simulate(catalog, config, server, instance, root, progress, instance_config
             daemon.stop()
             # nothing is dequeued any more: stop what is left and let the code server wind down
             _cancel_unfinished(instance, mine + backfill_runs)
+            # a terminated run process still writes its last events: let it, or it would write into a
+            # removed directory (bounded: a run that ignores termination is left to the code server)
+            stopping_until = clock.now() + pd.Timedelta(seconds=30 * config.speedup)
+            while clock.now() < stopping_until and not all(_finished(instance, r) for r in mine + backfill_runs):
+                clock.wait_until(clock.now() + pd.Timedelta(seconds=config.speedup / 4))
         finally:
             daemon.stop()
             records = server.stop()

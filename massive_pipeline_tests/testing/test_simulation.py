@@ -35,7 +35,7 @@ def test_critical_refresh_keeps_its_five_minute_cadence_through_the_run_queue_wi
                             .replace("priority: high, calendar: forex, start: 2025-06-01",
                                      "priority: high, calendar: forex, start: 2024-06-01"))
     catalog = load_catalog(catalog_path)
-    config = SimulationConfig(start=pd.Timestamp("2026-10-14T14:00:00Z"), minutes=6, speedup=5.0,
+    config = SimulationConfig(start=pd.Timestamp("2026-10-14T14:00:00Z"), minutes=6, speedup=6.0,
                               backfills=(("EURUSD", 730), ("GBPUSD", 730)))
     started = time.monotonic()
     report = run_simulation(catalog, config)
