@@ -2,10 +2,16 @@
 
 The code location's own schedules (5-minute priority refresh, snapshots, hourly weekly bars) and the
 secondary-queue sensor tick as Dagster's daemon would tick them, every 30 simulated seconds; the
-runs they request execute concurrently against the bundled server. A simulated minute lasts
+runs they request go through the real run queue of an instance configured from
+`deploy/dagster.yaml` (run limits, tag limits, pools), dequeued by Dagster's run queue daemon and run
+by the run launcher in processes of a gRPC code server, against the bundled server. A two-year
+backfill of EURUSD (critical) and one of GBPUSD (high) are submitted at the start, as
+`massive-pipeline backfill --submit` submits them, and compete for run slots, pool slots and API
+budget throughout. A simulated minute lasts
 60/speedup real seconds for the limiter and for the server's own rate limit alike, so any 429 would
 be a real one. Prints the requests per simulated minute, whether every critical symbol was
-refreshed at every 5-minute tick, and per secondary symbol whether it stayed within its freshness
+refreshed at every 5-minute tick and the worst lag from a tick to that refresh's end, the 429s,
+how far each backfill got (API pages answered, bars written), and per secondary symbol whether it stayed within its freshness
 limit or was reported as behind, with the reason the queue gave.
 
     python benchmarks/bench_simulated_hour.py                      # the packaged 46-symbol catalog, 12 min
@@ -18,7 +24,8 @@ they can. The test suite runs the 5-symbol test catalog at 10x.
 
 With 43 non-critical symbols and 5 requests a minute not every symbol can be fresh: the high tier
 is, and the rest are reported behind with "waiting for budget". Exit status 1 when a 429 was
-answered, a critical refresh was missed, or a symbol fell behind without a reason.
+answered, a critical refresh was missed, a backfill made no progress, or a symbol fell behind
+without a reason.
 """
 
 from __future__ import annotations
@@ -40,7 +47,8 @@ def main() -> int:
                         help="simulated seconds per real second (default 5: 5 requests per 12 real s)")
     parser.add_argument("--start", default="2026-10-14T14:00:00Z",
                         help="simulated start, UTC (default a Wednesday 14:00, when every market trades)")
-    parser.add_argument("--workers", type=int, default=6, help="concurrent run processes (default 6)")
+    parser.add_argument("--backfill", action="append", metavar="SYMBOL:DAYS",
+                        help="a backfill submitted at the start (default EURUSD:730 and GBPUSD:730)")
     args = parser.parse_args()
 
     warnings.filterwarnings("ignore")
@@ -50,8 +58,9 @@ def main() -> int:
     from massive_pipeline.testing.simulation import SimulationConfig, run_simulation
 
     catalog = load_catalog(args.catalog)
+    backfills = tuple((item.split(":")[0], int(item.split(":")[1])) for item in args.backfill or [])
     config = SimulationConfig(start=pd.Timestamp(args.start), minutes=args.minutes, speedup=args.speedup,
-                              workers=args.workers)
+                              **({"backfills": backfills} if backfills else {}))
     print(f"{len(catalog)} symbols ({len(catalog.critical())} critical); {args.minutes} simulated minutes "
           f"in about {args.minutes * 60 / args.speedup:.0f} s", flush=True)
     report = run_simulation(catalog, config, progress=lambda line: print(line, flush=True))

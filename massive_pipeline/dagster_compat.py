@@ -21,8 +21,10 @@ from dagster._core.definitions.asset_checks.asset_check_evaluation import (
     AssetCheckEvaluationTargetMaterializationData,
 )
 
-# The per-asset partition ranges an asset backfill is built from (see PartitionBackfill below).
+# The per-asset partition ranges an asset backfill is built from (see PartitionBackfill below);
+# JobSubsetSelector: how the simulation asks the code server for a run request's job subset, as the sensor daemon does.
 from dagster._core.definitions.selector import (
+    JobSubsetSelector,
     PartitionRangeSelector,
     PartitionsByAssetSelector,
     PartitionsSelector,
@@ -51,8 +53,16 @@ from dagster._core.storage.tags import (
     BACKFILL_ID_TAG,
 )
 
+# The simulation's daemon side, one iteration at a time: a workspace on a gRPC code server as the
+# daemon opens it (create_test_daemon_workspace_context, ModuleTarget), the backfill daemon's and the
+# run queue daemon's iterations (execute_backfill_iteration, QueuedRunCoordinatorDaemon).
+from dagster._core.test_utils import create_test_daemon_workspace_context
+
 # make_new_backfill_id: the id format the UI's backfills get (make_new_run_id: see the simulation above).
 from dagster._core.utils import make_new_backfill_id, make_new_run_id
+from dagster._core.workspace.load_target import ModuleTarget
+from dagster._daemon.backfill import execute_backfill_iteration
+from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import QueuedRunCoordinatorDaemon
 
 # The error record of a failed step or run, as found in its events (type hints only).
 from dagster._utils.error import SerializableErrorInfo
@@ -132,13 +142,18 @@ __all__ = [
     "BACKFILL_ID_TAG",
     "AssetCheckEvaluationTargetMaterializationData",
     "InstanceRef",
+    "JobSubsetSelector",
+    "ModuleTarget",
     "PartitionBackfill",
     "PartitionRangeSelector",
     "PartitionsByAssetSelector",
     "PartitionsSelector",
+    "QueuedRunCoordinatorDaemon",
     "SerializableErrorInfo",
     "UnresolvedAssetJobDefinition",
+    "create_test_daemon_workspace_context",
     "cron_string_iterator",
+    "execute_backfill_iteration",
     "make_new_backfill_id",
     "make_new_run_id",
     "monitor_runs_once",
