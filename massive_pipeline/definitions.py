@@ -13,7 +13,7 @@ import dataclasses
 import warnings
 from collections.abc import Mapping
 
-from dagster import BetaWarning, Definitions, PreviewWarning
+from dagster import BetaWarning, Definitions, ExecutorDefinition, PreviewWarning
 
 from massive_pipeline.candles.assets import build_candle_assets
 from massive_pipeline.candles.jobs import build_candle_jobs, lane_executor
@@ -49,8 +49,12 @@ def build_definitions(
     *,
     resources: Mapping[str, object] | None = None,
     settings: OperationsSettings | None = None,
+    executor: ExecutorDefinition | None = None,
 ) -> Definitions:
     """The whole code location; each concern contributes its own `Definitions`, merged here.
+
+    `executor` defaults to the lane executor (multiprocess, one critical step per run); the
+    simulation runs its steps in the run's process instead, to keep pace with its clock.
 
     Single-run backfill policies and partitioned asset checks are marked beta/preview in Dagster
     1.13; the pipeline relies on them deliberately (README), so their warnings are silenced while
@@ -59,10 +63,12 @@ def build_definitions(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", BetaWarning)
         warnings.simplefilter("ignore", PreviewWarning)
-        return _compose(catalog or load_catalog(), resources, settings or OperationsSettings.from_env())
+        return _compose(catalog or load_catalog(), resources, settings or OperationsSettings.from_env(),
+                        executor or lane_executor())
 
 
-def _compose(catalog: Catalog, resources: Mapping[str, object] | None, settings: OperationsSettings) -> Definitions:
+def _compose(catalog: Catalog, resources: Mapping[str, object] | None, settings: OperationsSettings,
+             executor: ExecutorDefinition) -> Definitions:
     if resources is None:
         resolve_database_url()  # a malformed MASSIVE_DATABASE_URL is refused when the code location loads
         resources = default_resources()
@@ -71,7 +77,7 @@ def _compose(catalog: Catalog, resources: Mapping[str, object] | None, settings:
     settings = dataclasses.replace(settings, api_key_env=api_key_variable(resources.get("massive")))
     parts = (
         Definitions(assets=build_candle_assets(catalog), jobs=build_candle_jobs(catalog), resources=dict(resources),
-                    executor=lane_executor()),
+                    executor=executor),
         build_operations_definitions(catalog, settings, _massive(resources.get("massive"))),
         build_quality_definitions(catalog, settings),
     )

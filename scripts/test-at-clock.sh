@@ -19,4 +19,4 @@ offset=$(( $(date -u -d "$instant" +%s) - $(date -u +%s) ))
 echo "clock set to $instant UTC ($(date -u -d "$instant" '+%A')), offset ${offset} s"
 spec="+${offset}s"; [ "$offset" -lt 0 ] && spec="${offset}s"
 # FORCE_MONOTONIC_FIX: condition waits on the shifted monotonic clock (libfaketime's README)
-TZ=UTC FAKETIME_FORCE_MONOTONIC_FIX=1 exec faketime -f "$spec" .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+MASSIVE_TEST_SHIFTED_CLOCK="$instant" TZ=UTC FAKETIME_FORCE_MONOTONIC_FIX=1 exec faketime -f "$spec" .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from dagster import Definitions, in_process_executor
+from dagster import Definitions, ExecutorDefinition, in_process_executor
 
 from massive_pipeline.core.catalog import Catalog
 from massive_pipeline.massive.ratelimit import SharedRateLimiter, reserve_for
@@ -36,11 +36,12 @@ PARAMS_ENV = "MASSIVE_SIMULATION_PARAMS"
 SIM_API_KEY = "simulation-key"
 
 
-def code_location(catalog: Catalog, settings: OperationsSettings, resources: Mapping[str, object]) -> Definitions:
+def code_location(catalog: Catalog, settings: OperationsSettings, resources: Mapping[str, object],
+                  executor: ExecutorDefinition | None = None) -> Definitions:
     """The code location itself (`build_definitions`), with the simulation's settings and resources."""
     from massive_pipeline.definitions import build_definitions  # the root imports this package
 
-    return build_definitions(catalog, resources=resources, settings=settings)
+    return build_definitions(catalog, resources=resources, settings=settings, executor=executor)
 
 
 class SimulatedMassiveResource(MassiveResource):
@@ -101,8 +102,8 @@ def simulation_definitions(params: SimulationParams) -> Definitions:
     simulation evaluates them itself on its accelerated clock."""
     resources = sim_resources(params.server_url, params.rate_limit, params.window_seconds, params.critical_reserve,
                               Path(params.root))
-    defs = code_location(params.catalog, OperationsSettings(running_by_default=False), resources)
-    return Definitions.merge(defs, Definitions(executor=in_process_executor))
+    return code_location(params.catalog, OperationsSettings(running_by_default=False), resources,
+                         executor=in_process_executor)
 
 
 def _defs_from_env() -> Definitions:
