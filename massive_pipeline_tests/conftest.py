@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from datetime import UTC, datetime
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,17 +17,18 @@ from massive_pipeline.testing.devserver import DevServer
 SHIFTED_CLOCK_ENV = "MASSIVE_TEST_SHIFTED_CLOCK"
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under `scripts/test-at-clock.sh` (libfaketime), skip the few tests that time sub-second waits
-    on locks: libfaketime shifts the clocks but not the kernel's timed lock waits, so those tests
-    would measure the tool, not the code. Every other test runs at the shifted instant."""
+def pytest_configure(config: pytest.Config) -> None:
+    """Under `scripts/test-at-clock.sh`, refuse to run unless the clock really is at the asked instant,
+    so a run that claims a Saturday cannot quietly run on today's date."""
     instant = os.environ.get(SHIFTED_CLOCK_ENV)
     if not instant:
         return
-    skip = pytest.mark.skip(reason=f"timed lock waits cannot run under the shifted clock ({instant})")
-    for item in items:
-        if "real_clock" in item.keywords:
-            item.add_marker(skip)
+    asked = datetime.fromisoformat(instant).replace(tzinfo=UTC)
+    now = datetime.now(UTC)
+    if abs((now - asked).total_seconds()) > 3600:
+        raise pytest.UsageError(f"{SHIFTED_CLOCK_ENV}={instant} but the clock says {now:%Y-%m-%d %H:%M:%S} UTC: "
+                                "scripts/shifted_clock is not on PYTHONPATH")
+
 
 PG_ADMIN_URL = os.environ.get("MASSIVE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 

@@ -435,7 +435,6 @@ def test_rate_limit_is_exact_under_concurrency() -> None:
         assert srv.max_requests_in_window(60) == 5 and srv.rejected_429_count() == 35
 
 
-@pytest.mark.real_clock
 def test_rate_window_slides() -> None:
     window = 0.4
     with DevServer(rate_limit=2, rate_window_seconds=window, now=NOW) as srv, \
@@ -548,7 +547,6 @@ def test_stuck_next_url(srv: DevServer, client: httpx.Client) -> None:
     assert "next_url" in single
 
 
-@pytest.mark.real_clock
 def test_delay_makes_a_client_time_out(srv: DevServer) -> None:
     srv.set_faults(delay_seconds=0.5)
     with httpx.Client(base_url=srv.url, headers=AUTH, timeout=0.1) as impatient, pytest.raises(httpx.ReadTimeout):
