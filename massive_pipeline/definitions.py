@@ -18,6 +18,7 @@ from dagster import BetaWarning, Definitions, ExecutorDefinition, PreviewWarning
 from massive_pipeline.candles.assets import build_candle_assets
 from massive_pipeline.candles.jobs import build_candle_jobs, lane_executor
 from massive_pipeline.core.catalog import Catalog, load_catalog
+from massive_pipeline.features.definitions import build_features_definitions
 from massive_pipeline.operations import (
     OperationsSettings,
     RedisPublisherResource,
@@ -95,6 +96,7 @@ def _compose(catalog: Catalog, resources: Mapping[str, object] | None, settings:
                     executor=executor),
         build_operations_definitions(catalog, settings, _massive(resources.get("massive"))),
         build_quality_definitions(catalog, settings),
+        build_features_definitions(catalog),
     )
     return Definitions.merge(*parts)
 
