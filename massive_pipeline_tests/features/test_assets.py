@@ -10,11 +10,10 @@ checks still pass.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 
 import pandas as pd
 import pytest
-from dagster import DagsterInstance, Definitions, define_asset_job, instance_for_test
+from dagster import AssetMaterialization, DagsterInstance, Definitions, define_asset_job, instance_for_test
 
 from massive_pipeline.cli.launch import run_candle_backfill
 from massive_pipeline.core.catalog import load_catalog
@@ -37,13 +36,10 @@ def env(pipeline_env, monkeypatch, database_url):
     return pipeline_env
 
 
-@pytest.fixture
-def instance(env) -> Iterator[DagsterInstance]:
-    with instance_for_test() as inst:
-        yield inst
-
-
-def _materialize(instance: DagsterInstance, day: str):
+def _materialize(
+    instance: DagsterInstance, day: str
+) -> tuple[pd.DataFrame, list[AssetMaterialization], dict[str, bool]]:
+    """The features of one partition through the code location: value, materializations, check verdicts."""
     defs = Definitions.merge(
         build_definitions(load_catalog()), Definitions(jobs=[define_asset_job("features_job", [KEY])])
     )
@@ -55,30 +51,31 @@ def _materialize(instance: DagsterInstance, day: str):
     return result.asset_value(KEY), result.asset_materializations_for_node(KEY.to_python_identifier()), checks
 
 
-def test_features_of_a_partition_equal_those_of_the_whole_series(env, instance, database_url):
-    catalog = load_catalog()
-    summaries = run_candle_backfill(
-        build_definitions(catalog), instance, [catalog.get("EURUSD")], [H1], *STORED
-    )
-    assert all(s.success for s in summaries)
-    store = CandleStore(database_url)
-    try:
-        series = store.read("EURUSD", H1, include_forming=False)
-    finally:
-        store.dispose()
-    whole = compute_features(series, PARAMS)
+def test_features_of_a_partition_equal_those_of_the_whole_series(env, database_url):
+    with instance_for_test() as instance:
+        catalog = load_catalog()
+        summaries = run_candle_backfill(
+            build_definitions(catalog), instance, [catalog.get("EURUSD")], [H1], *STORED
+        )
+        assert all(s.success for s in summaries)
+        store = CandleStore(database_url)
+        try:
+            series = store.read("EURUSD", H1, include_forming=False)
+        finally:
+            store.dispose()
+        whole = compute_features(series, PARAMS)
 
-    thursday = (whole["ts"] >= pd.Timestamp("2026-10-08", tz="UTC")) & (
-        whole["ts"] < pd.Timestamp("2026-10-09", tz="UTC")
-    )
-    features, [materialization], checks = _materialize(instance, "2026-10-08")
-    pd.testing.assert_frame_equal(features, whole[thursday].reset_index(drop=True))
-    assert len(features) == 24 and features[list(FEATURE_COLUMNS)].notna().all().all()
-    assert materialization.metadata["lookback_rows"].value == PARAMS.warmup
-    assert checks == dict.fromkeys(FEATURE_CHECKS, True)
+        thursday = (whole["ts"] >= pd.Timestamp("2026-10-08", tz="UTC")) & (
+            whole["ts"] < pd.Timestamp("2026-10-09", tz="UTC")
+        )
+        features, [materialization], checks = _materialize(instance, "2026-10-08")
+        pd.testing.assert_frame_equal(features, whole[thursday].reset_index(drop=True))
+        assert len(features) == 24 and features[list(FEATURE_COLUMNS)].notna().all().all()
+        assert materialization.metadata["lookback_rows"].value == PARAMS.warmup
+        assert checks == dict.fromkeys(FEATURE_CHECKS, True)
 
-    # Monday is the first stored day: no bars before it, so the warm-up rows have no value
-    monday, _, checks = _materialize(instance, "2026-10-05")
-    assert monday["realized_vol"].iloc[: PARAMS.vol_window].isna().all()
-    assert monday["realized_vol"].iloc[PARAMS.vol_window :].notna().all()
-    assert checks == dict.fromkeys(FEATURE_CHECKS, True)
+        # Monday is the first stored day: no bars before it, so the warm-up rows have no value
+        monday, _, checks = _materialize(instance, "2026-10-05")
+        assert monday["realized_vol"].iloc[: PARAMS.vol_window].isna().all()
+        assert monday["realized_vol"].iloc[PARAMS.vol_window :].notna().all()
+        assert checks == dict.fromkeys(FEATURE_CHECKS, True)
