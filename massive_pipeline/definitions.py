@@ -18,6 +18,7 @@ from dagster import BetaWarning, Definitions, ExecutorDefinition, PreviewWarning
 from massive_pipeline.candles.assets import build_candle_assets
 from massive_pipeline.candles.jobs import build_candle_jobs, lane_executor
 from massive_pipeline.core.catalog import Catalog, load_catalog
+from massive_pipeline.features.definitions import build_features_definitions
 from massive_pipeline.operations import (
     OperationsSettings,
     RedisPublisherResource,
@@ -25,6 +26,7 @@ from massive_pipeline.operations import (
 )
 from massive_pipeline.quality.definitions import build_quality_definitions
 from massive_pipeline.resources.api_key import api_key_variable
+from massive_pipeline.resources.candle_io_manager import CANDLE_IO_MANAGER_KEY, CandleIOManager
 from massive_pipeline.resources.candle_store import CandleStoreResource
 from massive_pipeline.resources.massive import MassiveResource, massive_resource_from_env
 from massive_pipeline.store.engine import resolve_database_url
@@ -32,11 +34,24 @@ from massive_pipeline.store.engine import resolve_database_url
 
 def default_resources() -> dict[str, object]:
     """The resources as the deployed code location configures them, from the environment."""
+    store = CandleStoreResource()
     return {
         "massive": massive_resource_from_env(),
-        "candle_store": CandleStoreResource(),
+        "candle_store": store,
+        CANDLE_IO_MANAGER_KEY: CandleIOManager(database_url=store.database_url),
         "redis_publisher": RedisPublisherResource(),
     }
+
+
+def _with_candle_io_manager(resources: Mapping[str, object]) -> dict[str, object]:
+    """The resources plus the candle IO manager over the bound candle store, unless the caller bound
+    one: callers that inject their own store (the simulation, tests) read it back through the same URL."""
+    out = dict(resources)
+    if CANDLE_IO_MANAGER_KEY not in out:
+        store = out.get("candle_store")
+        url = store.database_url if isinstance(store, CandleStoreResource) else None
+        out[CANDLE_IO_MANAGER_KEY] = CandleIOManager(database_url=url)
+    return out
 
 
 def _massive(resource: object) -> MassiveResource | None:
@@ -72,6 +87,7 @@ def _compose(catalog: Catalog, resources: Mapping[str, object] | None, settings:
     if resources is None:
         resolve_database_url()  # a malformed MASSIVE_DATABASE_URL is refused when the code location loads
         resources = default_resources()
+    resources = _with_candle_io_manager(resources)
     # The schedules and sensors check the key the bound resource will really read (an EnvVar's
     # variable), not a guess: a literal key (the simulation's) is never missing.
     settings = dataclasses.replace(settings, api_key_env=api_key_variable(resources.get("massive")))
@@ -80,6 +96,7 @@ def _compose(catalog: Catalog, resources: Mapping[str, object] | None, settings:
                     executor=executor),
         build_operations_definitions(catalog, settings, _massive(resources.get("massive"))),
         build_quality_definitions(catalog, settings),
+        build_features_definitions(catalog),
     )
     return Definitions.merge(*parts)
 

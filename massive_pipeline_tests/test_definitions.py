@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from dagster import AssetKey
 
+from massive_pipeline.candles.assets import candle_key
 from massive_pipeline.core.catalog import load_catalog
 from massive_pipeline.core.timeframes import Timeframe
 from massive_pipeline.definitions import build_definitions
 from massive_pipeline.operations import OperationsSettings
 from massive_pipeline.quality.checks import CHECKS
+from massive_pipeline.resources.candle_io_manager import CANDLE_IO_MANAGER_KEY, CandleIOManager
+from massive_pipeline.resources.candle_store import CandleStoreResource
 
 
 def test_the_code_location_from_the_packaged_catalog(monkeypatch):
@@ -44,3 +47,18 @@ def test_callers_inject_resources_and_settings_into_the_same_composition(monkeyp
     repo = defs.get_repository_def()
     assert defs.resources["massive"] is marker
     assert all(s.default_status.value == "STOPPED" for s in repo.schedule_defs)
+
+
+def test_the_candle_io_manager_reads_the_store_the_candle_assets_write(monkeypatch, tmp_path):
+    monkeypatch.delenv("MASSIVE_CATALOG", raising=False)
+    marker = object()
+    store = CandleStoreResource(database_url=f"sqlite:///{tmp_path}/candles.sqlite")
+    # a caller injecting its own store (the simulation does) gets the manager over that store
+    defs = build_definitions(load_catalog(), resources={"massive": marker, "candle_store": store,
+                                                        "redis_publisher": marker})
+    manager = defs.resources[CANDLE_IO_MANAGER_KEY]
+    assert isinstance(manager, CandleIOManager) and manager.database_url == store.database_url
+    graph = defs.get_repository_def().asset_graph
+    for tf in (Timeframe.M1, Timeframe.H1, Timeframe.W1):  # fetched and derived
+        key = candle_key("EURUSD", tf)
+        assert graph.get(key).assets_def.get_io_manager_key_for_asset_key(key) == CANDLE_IO_MANAGER_KEY

@@ -14,6 +14,12 @@ the refresh plus every run of those kinds that the run queue lets in at once, an
 hold only one of its slots at a time (the op tag `massive/lane: critical`, limited to 1 per run by
 the code location's executor, `candles/jobs.py`); a backfill of non-critical symbols never touches
 it at all.
+
+Every candle asset names the candle IO manager (`resources/candle_io_manager.py`) as its output's
+manager, so a downstream asset can take it as an input (`AssetIn(key=candle_key(...))`) and
+receive the stored bars. The bars are still written here, through the store's atomic window
+replace; the assets return a `MaterializeResult` without a value, which Dagster never hands to
+an IO manager, so the manager only reads.
 """
 
 from collections.abc import Iterator
@@ -36,11 +42,13 @@ from massive_pipeline.candles.write_report import (
     write_metadata,
     write_summary,
 )
+from massive_pipeline.core.asset_keys import candle_key_path
 from massive_pipeline.core.catalog import Catalog, SymbolSpec
 from massive_pipeline.core.resample import resample_bars
 from massive_pipeline.core.timeframes import Timeframe
 from massive_pipeline.quality.checks import candle_check_events, candle_check_specs
 from massive_pipeline.quality.validation import quarantine, validate_bars
+from massive_pipeline.resources.candle_io_manager import CANDLE_IO_MANAGER_KEY
 from massive_pipeline.resources.candle_store import CandleStoreResource
 from massive_pipeline.resources.massive import MassiveResource, uses_critical_reserve
 from massive_pipeline.store import CandleStore, WriteResult
@@ -63,7 +71,9 @@ def lane_op_tags(critical: bool) -> dict[str, str]:
 
 
 def candle_key(symbol: str, timeframe: Timeframe) -> AssetKey:
-    return AssetKey(["candles", symbol.lower(), timeframe.key])
+    """The asset key of a candle series, e.g. `candles/eurusd/h1`; downstream assets take it in
+    `AssetIn(key=candle_key("EURUSD", Timeframe.H1))` and receive the bars through the candle IO manager."""
+    return AssetKey(candle_key_path(symbol, timeframe))
 
 
 def _record_sync(store: CandleStore, spec: SymbolSpec, tf: Timeframe) -> None:
@@ -107,6 +117,7 @@ def _fetched_asset(spec: SymbolSpec, tf: Timeframe) -> AssetsDefinition:
         description=f"{spec.symbol} {tf.value} candles ({source}) from Massive ticker {spec.ticker}.",
         metadata={"ticker": spec.ticker, "timeframe": tf.value, "asset_class": spec.asset_class.value},
         pool=api_pool(spec.is_critical),
+        io_manager_key=CANDLE_IO_MANAGER_KEY,
         op_tags=lane_op_tags(spec.is_critical),
     )
     def _fetch(
@@ -162,6 +173,7 @@ def _derived_asset(spec: SymbolSpec, tf: Timeframe) -> AssetsDefinition:
         tags={"massive/priority": spec.priority.value, "massive/source": "derived"},
         description=f"{spec.symbol} {tf.value} candles resampled from {base.value} (no API requests).",
         metadata={"ticker": spec.ticker, "timeframe": tf.value, "derived_from": base.value},
+        io_manager_key=CANDLE_IO_MANAGER_KEY,
     )
     def _derive(
         context: AssetExecutionContext, config: CandleWriteConfig, candle_store: CandleStoreResource

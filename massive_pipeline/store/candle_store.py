@@ -17,6 +17,7 @@ import pandas as pd
 from sqlalchemy import BigInteger, ColumnElement, and_, cast, delete, extract, func, select, type_coerce
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.sql import Select
 
 from massive_pipeline.core.timeframes import Timeframe, parse_timeframe
 from massive_pipeline.core.timeutil import to_utc
@@ -294,19 +295,39 @@ class CandleStore(SideTablesMixin, RevisionsMixin):
         conds = self._filters(sym, tf, start, end)
         if not include_forming:
             conds.append(candles.c.complete.is_(True))
-        query = (
-            select(
-                self._epoch_us(candles.c.ts),
-                candles.c.open, candles.c.high, candles.c.low, candles.c.close, candles.c.volume,
-                candles.c.vwap, candles.c.trades, candles.c.source,
-                self._epoch_us(candles.c.ingested_at), candles.c.complete,
-            )
-            .where(*conds)
-            .order_by(candles.c.ts)
-        )
+        query = self._bars_query(conds).order_by(candles.c.ts)
         with self._transaction(f"read({sym} {tf})") as conn:
             rows = conn.execute(query).all()
         return _candle_frame(rows)
+
+    def read_before(
+        self, symbol: str, timeframe: Timeframe | str, before: pd.Timestamp, count: int, *,
+        include_forming: bool = False,
+    ) -> pd.DataFrame:
+        """The last `count` bars of one series with ts < before, oldest first (the `read` frame).
+
+        A look-back counted in bars, not in time: the warm-up of a rolling window needs N prior
+        bars, and a weekend or a holiday would make any time span hold fewer.
+        """
+        sym, tf = check_symbol(symbol), check_timeframe(timeframe)
+        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+            raise ValueError(f"count must be a non-negative integer, got {count!r}")
+        conds = self._filters(sym, tf, None, before)
+        if not include_forming:
+            conds.append(candles.c.complete.is_(True))
+        query = self._bars_query(conds).order_by(candles.c.ts.desc()).limit(count)
+        with self._transaction(f"read_before({sym} {tf})") as conn:
+            rows = conn.execute(query).all()
+        return _candle_frame(rows[::-1])
+
+    def _bars_query(self, conds: list[ColumnElement[bool]]) -> Select[Any]:
+        """The `read` frame's columns of the bars matching `conds`, timestamps as epoch microseconds."""
+        return select(
+            self._epoch_us(candles.c.ts),
+            candles.c.open, candles.c.high, candles.c.low, candles.c.close, candles.c.volume,
+            candles.c.vwap, candles.c.trades, candles.c.source,
+            self._epoch_us(candles.c.ingested_at), candles.c.complete,
+        ).where(*conds)
 
     def count(
         self,

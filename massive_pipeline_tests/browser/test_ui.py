@@ -1,5 +1,5 @@
 """What a user sees in the Dagster UI after `massive-pipeline demo`: the candle assets, their
-lineage from the base timeframe, the demo's materialized partitions and the check results.
+lineage from the base timeframe (and on to the features group), the demo's materialized partitions and the check results.
 
 Every assertion reads the page's DOM after waiting for it to render; the screenshots go to
 test-artifacts/browser/ for a person to look at.
@@ -25,6 +25,7 @@ from massive_pipeline.candles.assets import build_candle_assets
 from massive_pipeline.cli.demo import DEMO_DAYS
 from massive_pipeline.core.catalog import load_catalog
 from massive_pipeline.core.timeframes import Timeframe
+from massive_pipeline.features.assets import FEATURE_TIMEFRAMES
 from massive_pipeline.quality.checks import CHECKS
 from massive_pipeline.store import CandleStore
 from massive_pipeline_tests.browser.conftest import DEMO_END, UI
@@ -130,11 +131,17 @@ def test_asset_graph_shows_candle_assets_and_lineage_from_m1(ui: UI, browser: We
     browser.save_screenshot(str(artifacts / "asset-graph-eurusd.png"))
     nodes = graph["nodes"]
     assert {n["name"] for n in nodes} == {BASE, *DERIVED}
-    edges = set()
+    edges, leaving = set(), set()
     for path in graph["edges"]:
         (x0, y0), (x1, y1) = _endpoints(path)
-        edges.add((_node_at(nodes, x0, y0, "right"), _node_at(nodes, x1, y1, "left")))
+        source, target = _node_at(nodes, x0, y0, "right"), _node_at(nodes, x1, y1, "left")
+        if target is None:  # an edge to an asset of another group, drawn as a link at the graph's edge
+            leaving.add(source)
+        else:
+            edges.add((source, target))
     assert edges == {(BASE, tf) for tf in DERIVED}, "lineage must run from m1 to every derived timeframe"
+    # the only lineage leaving the group: the candles the features group takes as inputs
+    assert leaving == {tf.key for tf in FEATURE_TIMEFRAMES}, leaving
     for node in nodes:
         # every node was materialized by the demo and shows its partitions and its checks row
         assert "Partitions" in node["text"] and "filled" in node["text"], node["text"]

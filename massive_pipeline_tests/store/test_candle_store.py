@@ -370,6 +370,20 @@ def test_read_round_trips_values_in_utc_and_respects_the_half_open_window(store:
     assert str(store.read("BTCUSD", "M5")["ts"].dtype) == "datetime64[ns, UTC]"
 
 
+def test_read_before_gives_the_last_bars_before_a_time_oldest_first(store: CandleStore) -> None:
+    bars = make_bars(T0, 30)
+    now = T0 + 29 * MIN + pd.Timedelta(seconds=30)  # the last bar is still forming
+    store.write_window("EURUSD", "M1", *window_of(bars), bars, source="test", now=now)
+    before = store.read_before("EURUSD", "M1", bars["ts"].iloc[20], 5)
+    pd.testing.assert_frame_equal(before, store.read("EURUSD", "M1", bars["ts"].iloc[15], bars["ts"].iloc[20]))
+    assert len(store.read_before("EURUSD", "M1", T0 + pd.Timedelta(days=1), 100)) == 29  # forming left out
+    assert len(store.read_before("EURUSD", "M1", T0 + pd.Timedelta(days=1), 100, include_forming=True)) == 30
+    assert store.read_before("EURUSD", "M1", T0, 5).empty
+    assert store.read_before("EURUSD", "M1", T0 + pd.Timedelta(days=1), 0).empty
+    with pytest.raises(ValueError, match=r"^count must be a non-negative integer, got -1$"):
+        store.read_before("EURUSD", "M1", T0, -1)
+
+
 def test_optional_columns_may_be_absent_or_complete(store: CandleStore) -> None:
     bare = make_bars(T0, 20).drop(columns=["vwap", "trades"])
     store.replace_window("EURUSD", "M1", *window_of(bare), bare)
