@@ -42,20 +42,25 @@ class Batch:
     def __len__(self) -> int:
         return len(self.ts_ns)
 
-    @property
-    def last_symbol(self) -> str:
-        return self.symbols[int(self.codes[-1])]
-
-    @property
-    def last_ts(self) -> pd.Timestamp:
-        return pd.Timestamp(int(self.ts_ns[-1]), tz="UTC")
-
     def present_codes(self) -> set[int]:
         """Which symbols have at least one row in this batch (rows are grouped by symbol)."""
         if not len(self):
             return set()
         starts = np.flatnonzero(np.diff(self.codes, prepend=self.codes[0] - 1))
         return {int(c) for c in self.codes[starts]}
+
+    def head(self, n: int) -> Batch:
+        """The first `n` rows (views, no copy)."""
+        return Batch(
+            symbols=self.symbols,
+            codes=self.codes[:n],
+            ts_ns=self.ts_ns[:n],
+            values={c: v[:n] for c, v in self.values.items()},
+            nulls={c: v[:n] for c, v in self.nulls.items()},
+        )
+
+    def symbol_at(self, row: int) -> str:
+        return self.symbols[int(self.codes[row])]
 
     @classmethod
     def empty(cls, symbols: tuple[str, ...], columns: Sequence[str]) -> Batch:

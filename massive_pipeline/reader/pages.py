@@ -10,7 +10,9 @@ sorts by, so no symbol is skipped or read twice whatever the database's locale).
 `(symbol, timeframe, ts) > (s, tf, t)` condition would say the same in one page but PostgreSQL
 scans the whole stored prefix of `s` to find its start, which makes a long chunked read quadratic.
 
-Pages never overlap and together cover the window exactly, so chunk edges lose or repeat no row.
+Each page asks for one row more than it keeps: that row says whether the symbol the page stopped
+in goes on (continue it) or the next page can start at the following symbols, so a chunk that
+ends exactly at a symbol's last bar costs no empty query. Pages never overlap and together cover the window exactly, so chunk edges lose or repeat no row.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from massive_pipeline.reader.request import ReadRequest
 
 @dataclass(frozen=True)
 class Page:
-    """One query: rows of `symbols` in [lo, hi), at most `limit`, in (symbol, ts) order.
+    """One query: rows of `symbols` in [lo, hi), `limit` of them kept, in (symbol, ts) order.
 
     `after_symbol` keeps only symbols after it; `after_ts` (with a single symbol) keeps only bars
     after that instant instead of from `lo`.
@@ -55,9 +57,18 @@ def windows(
 
 
 def next_page(page: Page, got: Batch, all_symbols: tuple[str, ...]) -> Page | None:
-    """The page after `page`, which returned `got`; None when the window is done."""
-    if page.limit is not None and len(got) == page.limit:
-        return Page((got.last_symbol,), page.lo, page.hi, page.limit, after_ts=got.last_ts)
+    """The page after `page`, which returned `got` (with its one extra row); None when the window is done."""
+    if page.limit is not None and len(got) > page.limit:
+        last = got.symbol_at(page.limit - 1)
+        if got.symbol_at(page.limit) == last:
+            return Page(
+                (last,),
+                page.lo,
+                page.hi,
+                page.limit,
+                after_ts=pd.Timestamp(int(got.ts_ns[page.limit - 1]), tz="UTC"),
+            )
+        return Page(all_symbols, page.lo, page.hi, page.limit, after_symbol=last)
     if page.after_ts is not None and len(all_symbols) > 1:
         return Page(all_symbols, page.lo, page.hi, page.limit, after_symbol=page.symbols[0])
     return None
@@ -66,11 +77,15 @@ def next_page(page: Page, got: Batch, all_symbols: tuple[str, ...]) -> Page | No
 def iter_pages(
     request: ReadRequest, fetch: Callable[[Page], Batch], *, chunk_rows: int | None, span: pd.Timedelta | None
 ) -> Iterator[Batch]:
-    """Non-empty batches in (window, symbol, ts) order, one `fetch` (one query) per page."""
+    """Non-empty batches in (window, symbol, ts) order, one `fetch` (one query) per page.
+
+    `fetch` must return up to `page.limit + 1` rows (the look-ahead row is not yielded).
+    """
     for lo, hi in windows(request.start, request.end, span):
         page: Page | None = Page(request.symbols, lo, hi, chunk_rows)
         while page is not None:
             got = fetch(page)
-            if len(got):
-                yield got
+            kept = got if page.limit is None or len(got) <= page.limit else got.head(page.limit)
+            if len(kept):
+                yield kept
             page = next_page(page, got, request.symbols)

@@ -81,7 +81,7 @@ def page_query(dialect: str, request: ReadRequest, page: Page, bind_ts: object) 
         where.append("complete" if dialect == PG else "complete = 1")
     sql = f"SELECT {select} FROM candles WHERE {' AND '.join(where)} ORDER BY symbol, timeframe, ts"
     if page.limit is not None:
-        sql += f" LIMIT {int(page.limit)}"
+        sql += f" LIMIT {int(page.limit) + 1}"  # one row of look-ahead (pages.py)
     return sql, params
 
 

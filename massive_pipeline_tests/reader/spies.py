@@ -1,0 +1,75 @@
+"""Counting the queries a read sends, at the database driver's edge.
+
+The reader opens its own connections (psycopg for PostgreSQL, sqlite3 for SQLite); these spies
+wrap the drivers' `connect` so each connection reports what it really sends: libpq's protocol
+trace on PostgreSQL (every simple Query and every Parse of the extended protocol is a statement
+on the wire), sqlite3's trace callback on SQLite. Nothing of the reader is replaced.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import pq
+
+
+class QueryLog:
+    """Statements that touched the `candles` table, as sent by every connection opened meanwhile."""
+
+    def __init__(self) -> None:
+        self._traces: list[Any] = []
+        self._sqlite: list[str] = []
+        self._pg: list[str] = []
+
+    def collect(self) -> None:
+        """Read and close the libpq traces (their connections are closed by now)."""
+        for trace in self._traces:
+            trace.seek(0)
+            for line in trace.read().decode("utf-8", "replace").splitlines():
+                parts = line.split("\t")
+                if len(parts) >= 4 and parts[0] == "F" and parts[2] in ("Query", "Parse"):
+                    self._pg.append(parts[3])
+            trace.close()
+        self._traces.clear()
+
+    def candle_queries(self) -> list[str]:
+        sent = self._sqlite + self._pg
+        return [s for s in sent if "FROM candles" in s and not s.lstrip().upper().startswith(("PRAGMA", "BEGIN"))]
+
+    def data_queries(self) -> list[str]:
+        """The page queries (the reads of bars), leaving out the existence probes."""
+        return [q for q in self.candle_queries() if "EXISTS" not in q]
+
+
+@contextmanager
+def query_log(monkeypatch: pytest.MonkeyPatch) -> Iterator[QueryLog]:
+    log = QueryLog()
+    real_pg, real_sqlite = psycopg.connect, sqlite3.connect
+
+    def pg_connect(*args: Any, **kwargs: Any) -> psycopg.Connection:
+        conn = real_pg(*args, **kwargs)
+        trace = tempfile.TemporaryFile()
+        log._traces.append(trace)
+        conn.pgconn.trace(trace.fileno())
+        conn.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE)
+        return conn
+
+    def sqlite_connect(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        conn = real_sqlite(*args, **kwargs)
+        conn.set_trace_callback(log._sqlite.append)
+        return conn
+
+    monkeypatch.setattr(psycopg, "connect", pg_connect)
+    monkeypatch.setattr(sqlite3, "connect", sqlite_connect)
+    try:
+        yield log
+    finally:
+        monkeypatch.setattr(psycopg, "connect", real_pg)
+        monkeypatch.setattr(sqlite3, "connect", real_sqlite)
+        log.collect()
