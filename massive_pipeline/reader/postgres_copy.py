@@ -122,10 +122,14 @@ def split_records(body: memoryview, fields: list[tuple[str, str]], has_text: boo
         text_length = None
         if has_text:
             if pos + fixed + 4 > len(body):
-                raise StoreError("binary COPY stream ends inside a record")
+                raise StoreError(
+                    "binary COPY stream does not have the layout the reader selected: it ends inside a record"
+                )
             text_length = int.from_bytes(body[pos + fixed : pos + fixed + 4], "big", signed=True)
             if text_length < 0:
-                raise StoreError("binary COPY stream has a NULL source, which the candles table forbids")
+                raise StoreError(
+                    "binary COPY record does not have the layout the reader selected: a NULL source"
+                )
         dtype = _record_dtype(fields, text_length)
         available = (len(body) - pos) // dtype.itemsize
         count = available if not has_text else min(available, max(size_hint, _MIN_RUN))

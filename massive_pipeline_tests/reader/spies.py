@@ -40,7 +40,9 @@ class QueryLog:
 
     def candle_queries(self) -> list[str]:
         sent = self._sqlite + self._pg
-        return [s for s in sent if "FROM candles" in s and not s.lstrip().upper().startswith(("PRAGMA", "BEGIN"))]
+        return [
+            s for s in sent if "FROM candles" in s and not s.lstrip().upper().startswith(("PRAGMA", "BEGIN"))
+        ]
 
     def data_queries(self) -> list[str]:
         """The page queries (the reads of bars), leaving out the existence probes."""

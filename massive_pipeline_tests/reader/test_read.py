@@ -36,14 +36,23 @@ def make_bars(start: pd.Timestamp, n: int, *, freq: str = "1min", seed: int = 0)
     vwap[::7] = np.nan
     trades = pd.array(rng.integers(1, 500, n), dtype="Int64")
     trades[::5] = pd.NA
-    return pd.DataFrame({
-        "ts": pd.date_range(start, periods=n, freq=freq, tz="UTC"),
-        "open": open_, "high": np.maximum(open_, close) + 5e-4, "low": np.minimum(open_, close) - 5e-4,
-        "close": close, "volume": rng.random(n) * 1000, "vwap": vwap, "trades": trades,
-    })
+    return pd.DataFrame(
+        {
+            "ts": pd.date_range(start, periods=n, freq=freq, tz="UTC"),
+            "open": open_,
+            "high": np.maximum(open_, close) + 5e-4,
+            "low": np.minimum(open_, close) - 5e-4,
+            "close": close,
+            "volume": rng.random(n) * 1000,
+            "vwap": vwap,
+            "trades": trades,
+        }
+    )
 
 
-def store_series(url: str, series: dict[str, int], *, timeframe: str = "M1", source: str = "massive") -> CandleStore:
+def store_series(
+    url: str, series: dict[str, int], *, timeframe: str = "M1", source: str = "massive"
+) -> CandleStore:
     """Write `series` (symbol -> number of bars from T0) and return the store (schema created)."""
     store = CandleStore(url)
     store.create_schema()
@@ -54,10 +63,18 @@ def store_series(url: str, series: dict[str, int], *, timeframe: str = "M1", sou
     return store
 
 
-def expected(store: CandleStore, symbols: list[str], timeframe: str = "M1", start=T0, end=END,
-             include_forming: bool = False) -> pd.DataFrame:
-    frames = [store.read(s, timeframe, start, end, include_forming=include_forming).assign(symbol=s)
-              for s in sorted(symbols)]
+def expected(
+    store: CandleStore,
+    symbols: list[str],
+    timeframe: str = "M1",
+    start=T0,
+    end=END,
+    include_forming: bool = False,
+) -> pd.DataFrame:
+    frames = [
+        store.read(s, timeframe, start, end, include_forming=include_forming).assign(symbol=s)
+        for s in sorted(symbols)
+    ]
     frame = pd.concat(frames, ignore_index=True)
     return frame[["symbol", *[c for c in frame.columns if c != "symbol"]]]
 
@@ -65,14 +82,28 @@ def expected(store: CandleStore, symbols: list[str], timeframe: str = "M1", star
 def test_one_symbol_equals_candle_store_read(database_url: str):
     store = store_series(database_url, {"EURUSD": 500})
     got = read_candles("EURUSD", "M1", T0, END, url=database_url)
-    assert list(got.columns) == ["symbol", "ts", "open", "high", "low", "close", "volume", "vwap", "trades",
-                                 "source", "ingested_at", "complete"]
+    assert list(got.columns) == [
+        "symbol",
+        "ts",
+        "open",
+        "high",
+        "low",
+        "close",
+        "volume",
+        "vwap",
+        "trades",
+        "source",
+        "ingested_at",
+        "complete",
+    ]
     assert (got["symbol"] == "EURUSD").all()
     pd.testing.assert_frame_equal(got.drop(columns="symbol"), store.read("EURUSD", "M1", T0, END))
     assert str(got["ts"].dtype) == "datetime64[ns, UTC]" and str(got["trades"].dtype) == "Int64"
 
 
-def test_several_symbols_are_one_frame_equal_to_the_concatenation_read_with_one_query(database_url: str, monkeypatch):
+def test_several_symbols_are_one_frame_equal_to_the_concatenation_read_with_one_query(
+    database_url: str, monkeypatch
+):
     symbols = ["XAUUSD", "EURUSD", "BTCUSD"]
     store = store_series(database_url, {"XAUUSD": 120, "EURUSD": 300, "BTCUSD": 45})
     with query_log(monkeypatch) as log:
@@ -90,7 +121,9 @@ def test_ten_symbols_chunked_take_one_query_per_chunk_not_per_symbol(database_ur
         chunks = list(iter_candles(symbols, "M1", T0, END, url=database_url, chunk_rows=400))
     assert [len(c) for c in chunks] == [400, 400, 200]
     assert len(log.data_queries()) == len(chunks), log.data_queries()
-    assert all("symbol IN (" in q for q in log.data_queries())  # every page asks for the symbols left, at once
+    assert all(
+        "symbol IN (" in q for q in log.data_queries()
+    )  # every page asks for the symbols left, at once
 
 
 def test_a_subset_of_columns_keeps_symbol_and_ts_first(database_url: str):
@@ -122,13 +155,18 @@ def test_dates_and_timestamps_bound_the_range_and_end_is_exclusive(database_url:
     assert len(day) == 1440
     assert day["ts"].iloc[0] == pd.Timestamp("2024-03-05", tz="UTC")
     assert day["ts"].iloc[-1] == pd.Timestamp("2024-03-05 23:59", tz="UTC")
-    same = read_candles("EURUSD", "M1", "2024-03-05", pd.Timestamp("2024-03-06"), url=database_url)  # naive: UTC
+    same = read_candles(
+        "EURUSD", "M1", "2024-03-05", pd.Timestamp("2024-03-06"), url=database_url
+    )  # naive: UTC
     pd.testing.assert_frame_equal(same, day)
     edge = read_candles("EURUSD", "M1", T0 + 10 * MIN, T0 + 13 * MIN, url=database_url)
     assert list(edge["ts"]) == [T0 + 10 * MIN, T0 + 11 * MIN, T0 + 12 * MIN]
     in_new_york = pd.Timestamp("2024-03-04 19:10", tz="America/New_York")  # 2024-03-05 00:10 UTC
     late = read_candles("EURUSD", "M1", in_new_york, in_new_york + 2 * MIN, url=database_url)
-    assert list(late["ts"]) == [pd.Timestamp("2024-03-05 00:10", tz="UTC"), pd.Timestamp("2024-03-05 00:11", tz="UTC")]
+    assert list(late["ts"]) == [
+        pd.Timestamp("2024-03-05 00:10", tz="UTC"),
+        pd.Timestamp("2024-03-05 00:11", tz="UTC"),
+    ]
 
 
 @pytest.mark.parametrize("chunk_rows", [1, 7, 250, 251, 1000])
@@ -177,8 +215,10 @@ def test_an_empty_range_is_an_empty_frame_with_the_usual_dtypes(database_url: st
         pd.testing.assert_series_equal(empty.dtypes, full.dtypes)
     assert list(iter_candles("EURUSD", "M1", END, END + MIN, url=database_url)) == []
     table = read_candles("EURUSD", "M1", END, END + MIN, url=database_url, output="arrow")
-    assert table.num_rows == 0 and table.schema == read_candles("EURUSD", "M1", T0, END, url=database_url,
-                                                                output="arrow").schema
+    assert (
+        table.num_rows == 0
+        and table.schema == read_candles("EURUSD", "M1", T0, END, url=database_url, output="arrow").schema
+    )
 
 
 def test_arrow_and_polars_outputs_hold_the_same_bars(database_url: str):
@@ -216,7 +256,9 @@ def test_an_unknown_symbol_is_one_error_naming_it_and_what_is_stored(database_ur
     with pytest.raises(NoSuchSeriesError) as err:
         read_candles(["EURUSD", "EURUSX"], "M1", T0, END, url=database_url)
     text = str(err.value)
-    assert "\n" not in text and "'EURUSX'" in text and "did you mean EURUSD" in text and "EURUSD, XAUUSD" in text
+    assert (
+        "\n" not in text and "'EURUSX'" in text and "did you mean EURUSD" in text and "EURUSD, XAUUSD" in text
+    )
     with pytest.raises(NoSuchSeriesError, match="no H1 bars"):
         read_candles("EURUSD", "H1", T0, END, url=database_url)
     chunks = iter_candles(["EURUSD", "NOPE"], "M1", T0, END, url=database_url)
@@ -264,7 +306,9 @@ def test_sources_of_different_lengths_in_one_read(database_url: str):
     first, second = make_bars(T0, 70), make_bars(T0 + 70 * MIN, 90, seed=3)
     store.write_window("EURUSD", "M1", T0, T0 + 70 * MIN, first, source="massive", now=END)
     store.write_window("EURUSD", "M1", T0 + 70 * MIN, T0 + 160 * MIN, second, source="binance-spot", now=END)
-    store.write_window("EURUSD", "M1", T0 + 100 * MIN, T0 + 101 * MIN, second.iloc[30:31], source="x", now=END)
+    store.write_window(
+        "EURUSD", "M1", T0 + 100 * MIN, T0 + 101 * MIN, second.iloc[30:31], source="x", now=END
+    )
     got = read_candles("EURUSD", "M1", T0, END, url=database_url)
     pd.testing.assert_frame_equal(got.drop(columns="symbol"), store.read("EURUSD", "M1"))
     assert got["source"].value_counts().to_dict() == {"binance-spot": 89, "massive": 70, "x": 1}
@@ -276,5 +320,7 @@ def test_importing_the_package_does_not_load_the_reader():
         "from massive_pipeline import reader; print(massive_pipeline.read_candles is reader.read_candles, "
         "massive_pipeline.iter_candles is reader.iter_candles)"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
     assert out.stdout.split() == ["False", "False", "True", "True"]
