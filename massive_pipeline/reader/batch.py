@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
 
 # Columns that may be NULL in the store; each has a boolean mask in `Batch.nulls`.
 NULLABLE: tuple[str, ...] = ("vwap", "trades")

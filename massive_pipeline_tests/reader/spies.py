@@ -56,7 +56,7 @@ def query_log(monkeypatch: pytest.MonkeyPatch) -> Iterator[QueryLog]:
 
     def pg_connect(*args: Any, **kwargs: Any) -> psycopg.Connection:
         conn = real_pg(*args, **kwargs)
-        trace = tempfile.TemporaryFile()
+        trace = tempfile.TemporaryFile()  # noqa: SIM115 - closed by collect() when the log ends
         log._traces.append(trace)
         conn.pgconn.trace(trace.fileno())
         conn.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE)
