@@ -20,7 +20,7 @@ import pytest
 import massive_pipeline
 from massive_pipeline.reader import MissingExtraError, NoSuchSeriesError, iter_candles, read_candles
 from massive_pipeline.store import CandleStore, StoreError, StoreUnavailableError
-from massive_pipeline_tests.reader.spies import query_log
+from massive_pipeline.testing.query_log import query_log
 
 T0 = pd.Timestamp("2024-03-04 00:00", tz="UTC")  # a Monday
 MIN = pd.Timedelta(minutes=1)
@@ -101,12 +101,10 @@ def test_one_symbol_equals_candle_store_read(database_url: str):
     assert str(got["ts"].dtype) == "datetime64[ns, UTC]" and str(got["trades"].dtype) == "Int64"
 
 
-def test_several_symbols_are_one_frame_equal_to_the_concatenation_read_with_one_query(
-    database_url: str, monkeypatch
-):
+def test_several_symbols_are_one_frame_equal_to_the_concatenation_read_with_one_query(database_url: str):
     symbols = ["XAUUSD", "EURUSD", "BTCUSD"]
     store = store_series(database_url, {"XAUUSD": 120, "EURUSD": 300, "BTCUSD": 45})
-    with query_log(monkeypatch) as log:
+    with query_log() as log:
         got = read_candles(symbols, "m1", "2024-03-04", "2024-03-10", url=database_url)
     pd.testing.assert_frame_equal(got, expected(store, symbols))
     assert list(got["symbol"].unique()) == ["BTCUSD", "EURUSD", "XAUUSD"]
@@ -114,10 +112,10 @@ def test_several_symbols_are_one_frame_equal_to_the_concatenation_read_with_one_
     assert len(log.candle_queries()) == 1, "every symbol had bars, so no existence probe was needed"
 
 
-def test_ten_symbols_chunked_take_one_query_per_chunk_not_per_symbol(database_url: str, monkeypatch):
+def test_ten_symbols_chunked_take_one_query_per_chunk_not_per_symbol(database_url: str):
     symbols = [f"SYM{i}" for i in range(10)]
     store_series(database_url, dict.fromkeys(symbols, 100))
-    with query_log(monkeypatch) as log:
+    with query_log() as log:
         chunks = list(iter_candles(symbols, "M1", T0, END, url=database_url, chunk_rows=400))
     assert [len(c) for c in chunks] == [400, 400, 200]
     assert len(log.data_queries()) == len(chunks), log.data_queries()

@@ -1,4 +1,4 @@
-"""Counting the queries a read sends, at the database driver's edge.
+"""Counting the queries a candle read sends, at the database driver's edge (tests and benchmarks).
 
 The reader opens its own connections (psycopg for PostgreSQL, sqlite3 for SQLite); these spies
 wrap the drivers' `connect` so each connection reports what it really sends: libpq's protocol
@@ -15,7 +15,6 @@ from contextlib import contextmanager
 from typing import Any
 
 import psycopg
-import pytest
 from psycopg import pq
 
 
@@ -50,7 +49,8 @@ class QueryLog:
 
 
 @contextmanager
-def query_log(monkeypatch: pytest.MonkeyPatch) -> Iterator[QueryLog]:
+def query_log() -> Iterator[QueryLog]:
+    """Spy on every psycopg / sqlite3 connection opened inside the block; restores both drivers after."""
     log = QueryLog()
     real_pg, real_sqlite = psycopg.connect, sqlite3.connect
 
@@ -67,11 +67,9 @@ def query_log(monkeypatch: pytest.MonkeyPatch) -> Iterator[QueryLog]:
         conn.set_trace_callback(log._sqlite.append)
         return conn
 
-    monkeypatch.setattr(psycopg, "connect", pg_connect)
-    monkeypatch.setattr(sqlite3, "connect", sqlite_connect)
+    psycopg.connect, sqlite3.connect = pg_connect, sqlite_connect  # type: ignore[assignment]
     try:
         yield log
     finally:
-        monkeypatch.setattr(psycopg, "connect", real_pg)
-        monkeypatch.setattr(sqlite3, "connect", real_sqlite)
+        psycopg.connect, sqlite3.connect = real_pg, real_sqlite  # type: ignore[assignment]
         log.collect()
