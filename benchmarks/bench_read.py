@@ -26,31 +26,25 @@ at the driver (libpq trace): one per chunk, never one per symbol. Last, SQLite: 
 from __future__ import annotations
 
 import argparse
-import os
 import sqlite3
 import statistics
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from bench_store_write import START, make_bars, temporary_database  # benchmarks/ is the script's folder
 from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
 from massive_pipeline import iter_candles, read_candles
-from massive_pipeline.store import CandleStore, mask_url
+from massive_pipeline.store import CandleStore
 from massive_pipeline.store.bulk_postgres import PG_EPOCH_US
 from massive_pipeline.testing.query_log import query_log
 
-BASE_URL = os.environ.get(
-    "MASSIVE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
-START = pd.Timestamp("2020-01-01", tz="UTC")
 GOAL = 0.8
 SELECT = (
     "SELECT symbol, ts, open, high, low, close, volume, vwap, trades, source, ingested_at, complete FROM candles "
@@ -63,52 +57,12 @@ RAW_COPY = (
 )
 
 
-@contextmanager
-def temporary_database() -> Iterator[str]:
-    base = make_url(BASE_URL)
-    name = f"massive_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    except Exception as err:
-        sys.exit(f"cannot create a benchmark database on {mask_url(base)}: {err}")
-    try:
-        yield base.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
-
-
-def make_bars(n: int, seed: int = 42) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    close = 1.1 + np.cumsum(rng.normal(0, 1e-4, n))
-    open_ = close + rng.normal(0, 5e-5, n)
-    vwap = (open_ + close) / 2
-    vwap[rng.random(n) < 0.05] = np.nan
-    trades = pd.array(rng.integers(1, 900, n), dtype="Int64")
-    trades[rng.random(n) < 0.05] = pd.NA
-    return pd.DataFrame(
-        {
-            "ts": pd.date_range(START, periods=n, freq="1min", tz="UTC"),
-            "open": open_,
-            "high": np.maximum(open_, close) + 1e-4,
-            "low": np.minimum(open_, close) - 1e-4,
-            "close": close,
-            "volume": rng.random(n) * 1e3,
-            "vwap": vwap,
-            "trades": trades,
-        }
-    )
-
-
 def load(url: str, series: dict[str, int]) -> pd.Timestamp:
     """Write each symbol's bars through the store's bulk writer; the end of the longest series."""
     with CandleStore(url) as store:
         store.create_schema()
-        for i, (symbol, n) in enumerate(series.items()):
-            bars = make_bars(n, seed=i)
+        for symbol, n in series.items():
+            bars = make_bars(n)
             store.write_window(symbol, "M1", START, START + pd.Timedelta(minutes=n), bars)
     return START + pd.Timedelta(minutes=max(series.values()))
 

@@ -21,6 +21,7 @@ import massive_pipeline
 from massive_pipeline.reader import MissingExtraError, NoSuchSeriesError, iter_candles, read_candles
 from massive_pipeline.store import CandleStore, StoreError, StoreUnavailableError
 from massive_pipeline.testing.query_log import query_log
+from massive_pipeline_tests.store.test_candle_store import make_bars as store_bars
 
 T0 = pd.Timestamp("2024-03-04 00:00", tz="UTC")  # a Monday
 MIN = pd.Timedelta(minutes=1)
@@ -28,26 +29,8 @@ END = pd.Timestamp("2024-03-10", tz="UTC")
 
 
 def make_bars(start: pd.Timestamp, n: int, *, freq: str = "1min", seed: int = 0) -> pd.DataFrame:
-    """`n` bars from `start`; every 7th vwap and every 5th trades missing."""
-    rng = np.random.default_rng(seed)
-    close = 1.1 + rng.random(n) / 100
-    open_ = close - rng.random(n) / 1000
-    vwap = (open_ + close) / 2
-    vwap[::7] = np.nan
-    trades = pd.array(rng.integers(1, 500, n), dtype="Int64")
-    trades[::5] = pd.NA
-    return pd.DataFrame(
-        {
-            "ts": pd.date_range(start, periods=n, freq=freq, tz="UTC"),
-            "open": open_,
-            "high": np.maximum(open_, close) + 5e-4,
-            "low": np.minimum(open_, close) - 5e-4,
-            "close": close,
-            "volume": rng.random(n) * 1000,
-            "vwap": vwap,
-            "trades": trades,
-        }
-    )
+    """The store tests' bars (every 7th vwap, every 5th trades missing), every `freq` from `start`."""
+    return store_bars(start, n, seed=seed).assign(ts=pd.date_range(start, periods=n, freq=freq, tz="UTC"))
 
 
 def store_series(
@@ -84,18 +67,8 @@ def test_one_symbol_equals_candle_store_read(database_url: str):
     got = read_candles("EURUSD", "M1", T0, END, url=database_url)
     assert list(got.columns) == [
         "symbol",
-        "ts",
-        "open",
-        "high",
-        "low",
-        "close",
-        "volume",
-        "vwap",
-        "trades",
-        "source",
-        "ingested_at",
-        "complete",
-    ]
+        *store.read("EURUSD", "M1").columns,
+    ]  # the store's columns, symbol first
     assert (got["symbol"] == "EURUSD").all()
     pd.testing.assert_frame_equal(got.drop(columns="symbol"), store.read("EURUSD", "M1", T0, END))
     assert str(got["ts"].dtype) == "datetime64[ns, UTC]" and str(got["trades"].dtype) == "Int64"
