@@ -7,10 +7,10 @@ MASSIVE_TEST_POSTGRES_URL (default postgresql+psycopg://postgres@127.0.0.1:5432/
 M1 series of `--rows` bars (5 % NULL vwap and trades) is bulk-loaded through the store's own
 COPY writer, then read in one run, in rotating order within each repetition, by:
 
-- reader:       `read_candles("EURUSD", "M1", …)` → pandas (binary COPY decoded with numpy, checked layout);
+- reader:       `read_candles("EURUSD", "M1", …)` → pandas (ADBC into Arrow, then numpy columns);
 - reader arrow: the same with `output="arrow"`;
-- copy raw:     the same binary COPY decoded by one unchecked `np.frombuffer` into numpy columns, no frame:
-                the floor of the COPY path;
+- copy raw:     psycopg binary COPY of the same columns decoded by one unchecked `np.frombuffer` into
+                numpy columns, no frame: the floor of the psycopg COPY path (the reader's fallback);
 - adbc arrow:   ADBC (adbc-driver-postgresql) `cursor.fetch_arrow_table()` of the same SELECT;
 - adbc pandas:  that table `.to_pandas()`;
 - read_sql:     `pandas.read_sql` over SQLAlchemy;

@@ -1,11 +1,9 @@
-"""PostgreSQL read path: one binary `COPY (SELECT …) TO STDOUT` per page, decoded with numpy.
+"""PostgreSQL read path without ADBC: one binary `COPY (SELECT …) TO STDOUT` per page, decoded with numpy.
 
-Measured on one table of 1,000,000 M1 bars (`benchmarks/bench_read.py`), this is the fastest
-sound path from PostgreSQL into pandas: the server sends each value as its fixed-width binary
-form, psycopg hands the rows over without building Python objects, and numpy reads the whole
-stream as a structured array with one `frombuffer` per run of equal-length `source` values.
-ADBC's `fetch_arrow_table` was slower to reach pandas on this machine, and any path through
-row tuples (SQLAlchemy, `pandas.read_sql`) several times slower.
+The reader uses it only where adbc-driver-postgresql cannot be loaded (postgres_adbc.py is the
+measured faster path, `benchmarks/bench_read.py`): psycopg hands the COPY rows over one Python
+call per row, and numpy then reads the whole stream as a structured array with one `frombuffer`
+per run of equal-length `source` values.
 
 Soundness: the layout is checked, not assumed. Every record's field count and every field's
 length must be what the SELECT promises (sql.py makes them all fixed-width and non-NULL); the one
@@ -18,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -202,6 +201,11 @@ def decode(data: bytes | bytearray | memoryview, request: ReadRequest) -> Batch:
         values=values,
         nulls=nulls,
     )
+
+
+def query(conn: psycopg.Connection, sql: str, params: list[object]) -> list[tuple[Any, ...]]:
+    with conn.cursor() as cur:
+        return list(cur.execute(sql, params).fetchall())
 
 
 def fetch_page(conn: psycopg.Connection, request: ReadRequest, page: Page) -> Batch:

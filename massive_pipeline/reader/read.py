@@ -16,10 +16,16 @@ from datetime import timedelta
 from typing import Any
 
 import psycopg
+from adbc_driver_manager import Error as AdbcError
 from sqlalchemy.engine import URL
 
-from massive_pipeline.reader import postgres_copy, sqlite_read
+from massive_pipeline.reader import sqlite_read
 from massive_pipeline.reader.batch import Batch
+
+try:  # the measured fastest (postgres_adbc.py); psycopg's binary COPY where the ADBC driver cannot load
+    from massive_pipeline.reader import postgres_adbc as postgres
+except ImportError:  # pragma: no cover - adbc-driver-postgresql is a dependency
+    from massive_pipeline.reader import postgres_copy as postgres
 from massive_pipeline.reader.errors import NoSuchSeriesError
 from massive_pipeline.reader.frames import build, concat, polars_module
 from massive_pipeline.reader.pages import Page, iter_pages
@@ -37,7 +43,8 @@ def _store_url(url: str | None) -> URL:
 
 
 def _no_table(err: BaseException) -> bool:
-    return isinstance(err, psycopg.errors.UndefinedTable) or "no such table" in str(err)
+    text = str(err)
+    return "no such table: candles" in text or 'relation "candles" does not exist' in text
 
 
 @contextmanager
@@ -49,7 +56,7 @@ def _translated(url: URL, operation: str) -> Iterator[None]:
         raise
     except psycopg.OperationalError as err:
         raise unavailable(url, operation, err) from err
-    except (psycopg.Error, sqlite3.Error) as err:
+    except (AdbcError, psycopg.Error, sqlite3.Error) as err:
         if _no_table(err):
             raise StoreError(
                 f"candle store {mask_url(url)} has no candles table: no candle was ever stored there"
@@ -68,16 +75,15 @@ class _Reader:
         self.dialect = PG if url.get_backend_name() == "postgresql" else SQLITE
 
     def open(self) -> AbstractContextManager[Any]:
-        return (postgres_copy if self.dialect == PG else sqlite_read).snapshot(self.url)
+        return (postgres if self.dialect == PG else sqlite_read).snapshot(self.url)
 
     def fetch(self, conn: Any, page: Page) -> Batch:
-        module = postgres_copy if self.dialect == PG else sqlite_read
+        module = postgres if self.dialect == PG else sqlite_read
         return module.fetch_page(conn, self.request, page)
 
     def query(self, conn: Any, sql: str, params: list[object]) -> list[tuple[Any, ...]]:
         if self.dialect == PG:
-            with conn.cursor() as cur:
-                return list(cur.execute(sql, params).fetchall())
+            return postgres.query(conn, sql, params)
         return list(conn.execute(sql, params).fetchall())
 
     def check_series(self, conn: Any, symbols: Sequence[str]) -> None:

@@ -4,7 +4,7 @@ Every selected column is fixed-width and never NULL, so a PostgreSQL binary COPY
 layout and decodes as a numpy structured array: a nullable column travels as `coalesce(x, 0)`
 plus an `x IS NULL` flag (sound whatever the stored values, where NaN-for-NULL would confuse a
 stored NaN with a missing value and an integer has no NaN at all). The symbol travels as its
-position in the request's sorted symbol list, a small integer instead of a string per row.
+position in the request's sorted symbol list (a CASE), a small integer instead of a string per row.
 Only `source` is variable-length; it is selected last so a record's fixed part never moves.
 The text is built from fixed fragments and column names from a closed list; values are bound.
 """
@@ -37,7 +37,10 @@ def selected(columns: tuple[str, ...]) -> list[Selected]:
         if c == "source":
             continue
         if c in NULLABLE:
-            out += [Selected(c, f"coalesce({c}, 0)"), Selected(c, f"{c} IS NULL", null_flag=True)]
+            zero = (
+                "0.0" if c == "vwap" else "0"
+            )  # keep each column's type on SQLite, which has no column types
+            out += [Selected(c, f"coalesce({c}, {zero})"), Selected(c, f"{c} IS NULL", null_flag=True)]
         else:
             out.append(Selected(c, c))
     if "source" in columns:
@@ -48,9 +51,8 @@ def selected(columns: tuple[str, ...]) -> list[Selected]:
 def _code_expression(dialect: str, request: ReadRequest) -> tuple[str, list[object]]:
     if len(request.symbols) == 1:
         return "0", []
-    if dialect == PG:
-        return "array_position(%s::text[], symbol::text) - 1", [list(request.symbols)]
-    whens = " ".join("WHEN ? THEN " + str(i) for i in range(len(request.symbols)))
+    mark = "%s" if dialect == PG else "?"
+    whens = " ".join(f"WHEN {mark} THEN {i}" for i in range(len(request.symbols)))
     return f"CASE symbol {whens} END", list(request.symbols)
 
 
