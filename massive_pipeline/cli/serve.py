@@ -49,8 +49,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from massive_pipeline.service import ServiceConfig, create_app
 
     config = ServiceConfig.from_env(lambda catalog: build_definitions(catalog))
-    app = create_app(config)
     sock = bind(args.host, args.port)
+    app = create_app(config)
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{port}"

@@ -30,13 +30,16 @@ def router(context: ServiceContext) -> APIRouter:
     )
     def get_candles(
         request: Request,
-        symbol: Annotated[str, Query(description="Catalog symbol, e.g. EURUSD", max_length=64)],
+        symbol: Annotated[str, Query(description="Catalog symbol, e.g. EURUSD", max_length=64,
+                                            examples=["EURUSD"])],
         timeframe: Annotated[str, Query(description="M1, M5, M15, M30, H1, H4, D1 or W1 (aliases: 5min, 1h, 1d)",
-                                        max_length=16)],
+                                        max_length=16, examples=["H1"])],
         start: Annotated[str | None, Query(description="First instant (inclusive): a UTC day YYYY-MM-DD or an "
-                                           "ISO 8601 timestamp; default the first stored bar", max_length=64)] = None,
+                                           "ISO 8601 timestamp; default the first stored bar", max_length=64,
+                                           examples=["2026-10-05"])] = None,
         end: Annotated[str | None, Query(description="Last instant (exclusive), same forms; default after the "
-                                         "last stored bar", max_length=64)] = None,
+                                         "last stored bar", max_length=64,
+                                         examples=["2026-10-06T12:00:00Z"])] = None,
         format: Annotated[CandleFormat, Query(description="Answer format")] = CandleFormat.JSON,  # noqa: A002
         limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Bars per page")] = DEFAULT_LIMIT,
         cursor: Annotated[str | None, Query(description="From a `next` link: where the page starts",

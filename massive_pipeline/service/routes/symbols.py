@@ -23,7 +23,8 @@ def router(context: ServiceContext) -> APIRouter:
                 "symbols": [symbol_view(spec, counts, now) for spec in context.catalog]}
 
     @api.get("/symbols/{symbol}", summary="One catalog entry with its series: rows, first/last bar, freshness")
-    def get_symbol(symbol: Annotated[str, Path(description="Catalog symbol, e.g. EURUSD", max_length=64)]) -> dict[str, Any]:
+    def get_symbol(symbol: Annotated[str, Path(description="Catalog symbol, e.g. EURUSD", max_length=64,
+                                                        examples=["EURUSD"])]) -> dict[str, Any]:
         spec = params.symbol_spec(context.catalog, symbol)
         now = pd.Timestamp.now(tz="UTC")
         return {"at": now.isoformat().replace("+00:00", "Z"),
