@@ -55,8 +55,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{port}"
     print(f"serving the data service on {url} (OpenAPI {url}/openapi.json, docs {url}/docs)", flush=True)
-    print(f"candle store {app.state.context.store_display()}; Dagster instance {config.dagster_home}; "
-          f"bearer token {'required' if config.token else 'not required (MASSIVE_SERVICE_TOKEN unset)'}", flush=True)
+    print(
+        f"candle store {app.state.context.store_display()}; Dagster instance {config.dagster_home}; "
+        f"bearer token {'required' if config.token else 'not required (MASSIVE_SERVICE_TOKEN unset)'}",
+        flush=True,
+    )
     server = uvicorn.Server(uvicorn.Config(app, log_level=args.log_level, access_log=args.access_log))
     server.run(sockets=[sock])
     return 0
@@ -64,11 +67,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     serve = subparsers.add_parser(
-        "serve", help="the data service: HTTP API over the candle store (candles, symbols, status, gaps, sync)")
-    serve.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST}; "
-                       "0.0.0.0 for every interface)")
-    serve.add_argument("--port", type=port_arg, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0: a free one)")
-    serve.add_argument("--log-level", default="warning", choices=("critical", "error", "warning", "info", "debug"),
-                       help="uvicorn's log level (default warning)")
+        "serve",
+        help="the data service: HTTP API over the candle store (candles, symbols, status, gaps, sync)",
+    )
+    serve.add_argument(
+        "--host",
+        default=DEFAULT_HOST,
+        help=f"address to listen on (default {DEFAULT_HOST}; 0.0.0.0 for every interface)",
+    )
+    serve.add_argument(
+        "--port", type=port_arg, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0: a free one)"
+    )
+    serve.add_argument(
+        "--log-level",
+        default="warning",
+        choices=("critical", "error", "warning", "info", "debug"),
+        help="uvicorn's log level (default warning)",
+    )
     serve.add_argument("--access-log", action="store_true", help="log every request")
     serve.set_defaults(func=cmd_serve)

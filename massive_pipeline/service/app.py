@@ -23,7 +23,7 @@ TITLE = "massive_pipeline data service"
 DESCRIPTION = (
     "Read the OHLCV candles the pipeline keeps, the catalog, sync status, gaps and revisions, and ask for a "
     "sync, which is queued in Dagster like any backfill. Times are UTC; ranges are [start, end) for candles "
-    "and inclusive days for syncs. Errors are `{\"detail\": \"<one line>\"}` (422/400 bad parameter, 404 unknown "
+    'and inclusive days for syncs. Errors are `{"detail": "<one line>"}` (422/400 bad parameter, 404 unknown '
     "symbol, 401 missing or wrong bearer token when the deployment sets MASSIVE_SERVICE_TOKEN, 503 store or "
     "Dagster instance unavailable)."
 )

@@ -25,10 +25,16 @@ def require_token(token: str | None) -> Callable[[HTTPAuthorizationCredentials |
         if token is None:
             return
         if credentials is None or credentials.scheme.lower() != "bearer":
-            raise HTTPException(401, "authorization: this service wants `Authorization: Bearer <token>`",
-                                headers={"WWW-Authenticate": "Bearer"})
+            raise HTTPException(
+                401,
+                "authorization: this service wants `Authorization: Bearer <token>`",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
         if not hmac.compare_digest(credentials.credentials.encode(), token.encode()):
-            raise HTTPException(401, "authorization: the bearer token is not this service's",
-                                headers={"WWW-Authenticate": "Bearer"})
+            raise HTTPException(
+                401,
+                "authorization: the bearer token is not this service's",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
 
     return check

@@ -51,7 +51,9 @@ def load_bars(
     first, last = store.first_bar_ts(symbol, timeframe), store.last_bar_ts(symbol, timeframe)
     if first is None or last is None:  # nothing stored: an empty frame with the read's columns and types
         return BarPage(store.read(symbol, timeframe, start, end, include_forming=include_forming), False)
-    lo = max(b for b in (pd.Timestamp(first), start, None if after is None else after + _STEP) if b is not None)
+    lo = max(
+        b for b in (pd.Timestamp(first), start, None if after is None else after + _STEP) if b is not None
+    )
     stop = pd.Timestamp(last) + _STEP
     hi = stop if end is None else min(end, stop)
     if lo >= hi:  # an empty range (`ts >= lo and ts < lo`): the read's columns and types, no rows
@@ -67,5 +69,9 @@ def load_bars(
         lo, span = upto, span * 2
         if lo >= hi or have > limit:
             break
-    bars = pd.concat([c for c in chunks if len(c)] or chunks[:1], ignore_index=True) if len(chunks) > 1 else chunks[0]
+    bars = (
+        pd.concat([c for c in chunks if len(c)] or chunks[:1], ignore_index=True)
+        if len(chunks) > 1
+        else chunks[0]
+    )
     return BarPage(bars.iloc[:limit].reset_index(drop=True), len(bars) > limit)

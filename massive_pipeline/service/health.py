@@ -47,11 +47,21 @@ def limiter_check(context: ServiceContext) -> dict[str, Any]:
     stats, error = limiter_reading(context.config.massive)
     if stats is None:
         return {"state": UNAVAILABLE, "reason": error}
-    return {"state": OK, "backend": stats.backend, "used": stats.used, "limit": stats.limit,
-            "window_seconds": stats.window_seconds, "waiting": stats.waiting}
+    return {
+        "state": OK,
+        "backend": stats.backend,
+        "used": stats.used,
+        "limit": stats.limit,
+        "window_seconds": stats.window_seconds,
+        "waiting": stats.waiting,
+    }
 
 
 def health(context: ServiceContext) -> tuple[bool, dict[str, Any]]:
-    checks = {"store": store_check(context), "instance": instance_check(context), "limiter": limiter_check(context)}
+    checks = {
+        "store": store_check(context),
+        "instance": instance_check(context),
+        "limiter": limiter_check(context),
+    }
     healthy = all(c["state"] == OK for c in checks.values())
     return healthy, {"status": "ok" if healthy else "unavailable", "checks": checks}

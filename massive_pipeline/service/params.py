@@ -38,7 +38,9 @@ def symbol_spec(catalog: Catalog, text: str, parameter: str = "symbol") -> Symbo
         raise unknown_symbol(exc, parameter) from None
 
 
-def symbol_specs(catalog: Catalog, texts: Sequence[str] | None, parameter: str = "symbol") -> list[SymbolSpec]:
+def symbol_specs(
+    catalog: Catalog, texts: Sequence[str] | None, parameter: str = "symbol"
+) -> list[SymbolSpec]:
     """Several symbols (repeated parameters or comma-separated), none: an empty list."""
     names = [n for text in texts or () for n in text.split(",") if n.strip()]
     return [symbol_spec(catalog, n, parameter) for n in names]
@@ -73,7 +75,8 @@ def instant(text: str, parameter: str) -> pd.Timestamp:
             ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
     except (ValueError, OverflowError):
         raise BadParameter(
-            parameter, f"{text!r} is not a UTC day (YYYY-MM-DD) or an ISO 8601 timestamp (2026-10-01T12:00:00Z)"
+            parameter,
+            f"{text!r} is not a UTC day (YYYY-MM-DD) or an ISO 8601 timestamp (2026-10-01T12:00:00Z)",
         ) from None
     if not EARLIEST <= ts < LATEST:
         raise BadParameter(parameter, f"{text!r} is outside {EARLIEST:%Y-%m-%d}..{LATEST:%Y-%m-%d}")
@@ -114,7 +117,12 @@ class Cursor:
     after: pd.Timestamp
 
     def encode(self) -> str:
-        payload = {"v": CURSOR_VERSION, "s": self.symbol, "t": self.timeframe.value, "a": self.after.value // 1000}
+        payload = {
+            "v": CURSOR_VERSION,
+            "s": self.symbol,
+            "t": self.timeframe.value,
+            "a": self.after.value // 1000,
+        }
         raw = json.dumps(payload, separators=(",", ":")).encode()
         return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
@@ -129,12 +137,18 @@ class Cursor:
             after_us = payload["a"]
             if isinstance(after_us, bool) or not isinstance(after_us, int):
                 raise ValueError("after")
-            cursor = cls(str(payload["s"]), parse_timeframe(str(payload["t"])), pd.Timestamp(after_us, unit="us", tz="UTC"))
+            cursor = cls(
+                str(payload["s"]),
+                parse_timeframe(str(payload["t"])),
+                pd.Timestamp(after_us, unit="us", tz="UTC"),
+            )
         except (ValueError, KeyError, TypeError, OverflowError, binascii.Error, UnknownTimeframeError):
-            raise BadCursor(parameter, "not a cursor this service issued (take it from a `next` link)") from None
+            raise BadCursor(
+                parameter, "not a cursor this service issued (take it from a `next` link)"
+            ) from None
         if (cursor.symbol, cursor.timeframe) != (spec.symbol, tf):
             raise BadCursor(
-                parameter, f"was issued for {cursor.symbol} {cursor.timeframe.value}, not {spec.symbol} {tf.value}"
+                parameter,
+                f"was issued for {cursor.symbol} {cursor.timeframe.value}, not {spec.symbol} {tf.value}",
             )
         return cursor
-

@@ -43,21 +43,23 @@ def series_of(spec: SymbolSpec, row_counts: pd.DataFrame, now: pd.Timestamp) -> 
         first = None if row is None else pd.Timestamp(row.first_ts)
         last = None if row is None else pd.Timestamp(row.last_ts)
         fresh = assess(spec, tf, last, now)
-        out.append({
-            "timeframe": tf.value,
-            "source": spec.timeframe_source(tf),
-            "rows": 0 if row is None else int(row.rows),
-            "first_bar": iso(first),
-            "last_bar": iso(last),
-            "freshness": {
-                "label": fresh.label,
-                "stale": fresh.stale if last is not None else None,
-                "market_open": fresh.market_open,
-                "lag_seconds": seconds(fresh.lag),
-                "age_seconds": seconds(fresh.age),
-                "limit_seconds": seconds(fresh.limit),
-            },
-        })
+        out.append(
+            {
+                "timeframe": tf.value,
+                "source": spec.timeframe_source(tf),
+                "rows": 0 if row is None else int(row.rows),
+                "first_bar": iso(first),
+                "last_bar": iso(last),
+                "freshness": {
+                    "label": fresh.label,
+                    "stale": fresh.stale if last is not None else None,
+                    "market_open": fresh.market_open,
+                    "lag_seconds": seconds(fresh.lag),
+                    "age_seconds": seconds(fresh.age),
+                    "limit_seconds": seconds(fresh.limit),
+                },
+            }
+        )
     return out
 
 

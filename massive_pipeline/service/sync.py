@@ -39,12 +39,18 @@ class SyncRequest(BaseModel):
 
     symbol: str = Field(description="A catalog symbol, e.g. EURUSD", examples=["EURUSD"], max_length=64)
     timeframes: list[str] | str = Field(
-        default="all", description='Timeframes to sync: a list (["M1", "H1"]), a comma-separated string, or "all"',
+        default="all",
+        description='Timeframes to sync: a list (["M1", "H1"]), a comma-separated string, or "all"',
         examples=[["M1", "H1"]],
     )
-    start: str = Field(description="First UTC day, YYYY-MM-DD (inclusive)", examples=["2026-10-01"], max_length=64)
-    end: str = Field(description="Last UTC day, YYYY-MM-DD (inclusive, like Dagster partition ranges)",
-                     examples=["2026-10-07"], max_length=64)
+    start: str = Field(
+        description="First UTC day, YYYY-MM-DD (inclusive)", examples=["2026-10-01"], max_length=64
+    )
+    end: str = Field(
+        description="Last UTC day, YYYY-MM-DD (inclusive, like Dagster partition ranges)",
+        examples=["2026-10-07"],
+        max_length=64,
+    )
 
 
 class SyncAnswer(BaseModel):
@@ -82,8 +88,15 @@ def submit_sync(context: ServiceContext, request: SyncRequest) -> dict[str, Any]
         defs, instance = context.definitions(), context.instance()
         try:
             submitted = submit_candle_backfill(
-                defs, instance, [spec], timeframes, start, end, tags=tags,
-                origin="the data service (`POST /sync`)", title_prefix="Service sync",
+                defs,
+                instance,
+                [spec],
+                timeframes,
+                start,
+                end,
+                tags=tags,
+                origin="the data service (`POST /sync`)",
+                title_prefix="Service sync",
             )
         except PartitionRangeError as exc:
             raise BadParameter("start", str(exc)) from None
@@ -95,7 +108,9 @@ def answer(submitted: SubmittedBackfill, heartbeat_age: float | None) -> dict[st
     return {
         "backfill_id": submitted.backfill_id,
         "title": submitted.title,
-        "ranges": [{"asset": r.key.to_user_string(), "first": r.first, "last": r.last} for r in submitted.ranges],
+        "ranges": [
+            {"asset": r.key.to_user_string(), "first": r.first, "last": r.last} for r in submitted.ranges
+        ],
         "expected_runs": submitted.expected_runs,
         "tags": dict(submitted.tags),
         "ui_path": f"/runs/b/{submitted.backfill_id}",

@@ -26,7 +26,9 @@ def test_a_port_in_use_is_one_line_naming_host_and_port(capsys, monkeypatch, tmp
         port = taken.getsockname()[1]
         assert main(["serve", "--port", str(port)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith(f"massive-pipeline: error: --host/--port: cannot listen on 127.0.0.1:{port}")
+    assert len(err) == 1 and err[0].startswith(
+        f"massive-pipeline: error: --host/--port: cannot listen on 127.0.0.1:{port}"
+    )
 
 
 def test_a_malformed_store_url_is_refused_before_listening(capsys, monkeypatch, tmp_path):

@@ -41,10 +41,18 @@ def _bars(timeframe_minutes: int, start: pd.Timestamp, periods: int, seed: int) 
     spread = rng.random(periods) * 1e-3
     vwap = np.where(np.arange(periods) % 7 == 0, np.nan, close)
     trades = pd.array([None if i % 5 == 0 else int(i * 3 + 1) for i in range(periods)], dtype="Int64")
-    return pd.DataFrame({
-        "ts": ts, "open": close, "high": close + spread, "low": close - spread, "close": close,
-        "volume": rng.random(periods) * 1000, "vwap": vwap, "trades": trades,
-    })
+    return pd.DataFrame(
+        {
+            "ts": ts,
+            "open": close,
+            "high": close + spread,
+            "low": close - spread,
+            "close": close,
+            "volume": rng.random(periods) * 1000,
+            "vwap": vwap,
+            "trades": trades,
+        }
+    )
 
 
 def seed_store(url: str) -> None:
@@ -55,18 +63,43 @@ def seed_store(url: str) -> None:
     m1 = _bars(1, FIRST_DAY, DAYS * 1440, seed=1)
     store.write_window("EURUSD", "M1", FIRST_DAY, end, m1, now=end + pd.Timedelta(hours=1))
     h1 = _bars(60, FIRST_DAY, DAYS * 24 + 1, seed=2)
-    store.write_window("EURUSD", "H1", FIRST_DAY, FORMING_H1 + pd.Timedelta(hours=1), h1,
-                       now=FORMING_H1 + pd.Timedelta(minutes=30))
+    store.write_window(
+        "EURUSD",
+        "H1",
+        FIRST_DAY,
+        FORMING_H1 + pd.Timedelta(hours=1),
+        h1,
+        now=FORMING_H1 + pd.Timedelta(minutes=30),
+    )
     revised = m1[(m1["ts"] >= REVISED_FROM)].head(REVISED_BARS).copy()
     revised["close"] = revised["close"] + 1e-5
     revised["high"] = revised[["high", "close"]].max(axis=1)
-    store.write_window("EURUSD", "M1", REVISED_FROM, REVISED_FROM + pd.Timedelta(minutes=REVISED_BARS), revised,
-                       run_id="revising-run", now=end + pd.Timedelta(hours=2))
-    store.record_gaps("EURUSD", "M1", pd.DataFrame({
-        "gap_start": [pd.Timestamp("2026-10-05 03:00", tz="UTC"), pd.Timestamp("2026-10-06 04:00", tz="UTC")],
-        "gap_end": [pd.Timestamp("2026-10-05 03:10", tz="UTC"), pd.Timestamp("2026-10-06 04:05", tz="UTC")],
-        "candles_missing": [10, 5],
-    }))
+    store.write_window(
+        "EURUSD",
+        "M1",
+        REVISED_FROM,
+        REVISED_FROM + pd.Timedelta(minutes=REVISED_BARS),
+        revised,
+        run_id="revising-run",
+        now=end + pd.Timedelta(hours=2),
+    )
+    store.record_gaps(
+        "EURUSD",
+        "M1",
+        pd.DataFrame(
+            {
+                "gap_start": [
+                    pd.Timestamp("2026-10-05 03:00", tz="UTC"),
+                    pd.Timestamp("2026-10-06 04:00", tz="UTC"),
+                ],
+                "gap_end": [
+                    pd.Timestamp("2026-10-05 03:10", tz="UTC"),
+                    pd.Timestamp("2026-10-06 04:05", tz="UTC"),
+                ],
+                "candles_missing": [10, 5],
+            }
+        ),
+    )
     filled = store.gaps("EURUSD", "M1")
     store.set_gap_status(int(filled["id"].iloc[1]), "filled")
     store.dispose()
@@ -91,7 +124,9 @@ class Served:
 
     def client(self, headers: dict[str, str] | None = None) -> httpx.Client:
         """An HTTP client of the service whose every answer is checked for the API key."""
-        return httpx.Client(base_url=self.url, timeout=60, headers=headers, event_hooks={"response": [check_no_key]})
+        return httpx.Client(
+            base_url=self.url, timeout=60, headers=headers, event_hooks={"response": [check_no_key]}
+        )
 
     def stored(self, symbol: str, timeframe: str, **kwargs) -> pd.DataFrame:
         store = CandleStore(self.store_url)
@@ -111,17 +146,28 @@ def serve(tmp: Path, store_url: str, backend: str, **env: str) -> Iterator[Serve
     port = free_port()
     proc = start(
         cli("serve", "--port", str(port)),
-        env=pipeline_env(**{
-            "DAGSTER_HOME": str(home), "MASSIVE_DATABASE_URL": store_url, "MASSIVE_CATALOG": str(catalog),
-            "MASSIVE_API_KEY": API_KEY_SENTINEL, "MASSIVE_RATE_LIMIT_URL": f"sqlite:///{tmp}/limiter.sqlite",
-            "MASSIVE_AUTOMATION": "stopped", **env,
-        }),
-        log=tmp / "serve.log", name=f"massive-pipeline serve ({backend})",
+        env=pipeline_env(
+            **{
+                "DAGSTER_HOME": str(home),
+                "MASSIVE_DATABASE_URL": store_url,
+                "MASSIVE_CATALOG": str(catalog),
+                "MASSIVE_API_KEY": API_KEY_SENTINEL,
+                "MASSIVE_RATE_LIMIT_URL": f"sqlite:///{tmp}/limiter.sqlite",
+                "MASSIVE_AUTOMATION": "stopped",
+                **env,
+            }
+        ),
+        log=tmp / "serve.log",
+        name=f"massive-pipeline serve ({backend})",
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_until(lambda: http_ok(f"{url}/openapi.json") or not proc.alive(), timeout=READY_TIMEOUT,
-                   what=f"the service on {url} answering", on_timeout=proc.output)
+        wait_until(
+            lambda: http_ok(f"{url}/openapi.json") or not proc.alive(),
+            timeout=READY_TIMEOUT,
+            what=f"the service on {url} answering",
+            on_timeout=proc.output,
+        )
         assert proc.alive(), proc.output()
         yield Served(url, store_url, home, proc, backend)
     finally:

@@ -20,8 +20,15 @@ def guarded(tmp_path_factory) -> Iterator[Served]:
     yield from serve(tmp, url, "sqlite (token)", MASSIVE_SERVICE_TOKEN=TOKEN)
 
 
-PROTECTED = [("GET", "/candles?symbol=EURUSD&timeframe=M1&limit=1"), ("GET", "/symbols"), ("GET", "/symbols/EURUSD"),
-             ("GET", "/status"), ("GET", "/gaps"), ("GET", "/revisions"), ("POST", "/sync")]
+PROTECTED = [
+    ("GET", "/candles?symbol=EURUSD&timeframe=M1&limit=1"),
+    ("GET", "/symbols"),
+    ("GET", "/symbols/EURUSD"),
+    ("GET", "/status"),
+    ("GET", "/gaps"),
+    ("GET", "/revisions"),
+    ("POST", "/sync"),
+]
 
 
 @pytest.mark.parametrize(("method", "path"), PROTECTED)
@@ -29,8 +36,12 @@ PROTECTED = [("GET", "/candles?symbol=EURUSD&timeframe=M1&limit=1"), ("GET", "/s
 def test_without_the_token_every_endpoint_but_health_is_401(guarded: Served, method, path, authorization):
     headers = {} if authorization is None else {"Authorization": authorization}
     with guarded.client() as client:
-        answer = client.request(method, path, headers=headers,
-                                json={"symbol": "EURUSD", "start": "2026-10-01", "end": "2026-10-02"})
+        answer = client.request(
+            method,
+            path,
+            headers=headers,
+            json={"symbol": "EURUSD", "start": "2026-10-01", "end": "2026-10-02"},
+        )
     assert answer.status_code == 401, answer.text
     assert answer.headers["WWW-Authenticate"] == "Bearer"
     assert answer.json()["detail"].startswith("authorization: ") and TOKEN not in answer.text
@@ -39,7 +50,9 @@ def test_without_the_token_every_endpoint_but_health_is_401(guarded: Served, met
 @pytest.mark.parametrize(("method", "path"), PROTECTED)
 def test_with_the_token_they_answer(guarded: Served, method, path):
     with guarded.client(headers={"Authorization": f"Bearer {TOKEN}"}) as client:
-        answer = client.request(method, path, json={"symbol": "EURUSD", "start": "2026-10-01", "end": "2026-10-02"})
+        answer = client.request(
+            method, path, json={"symbol": "EURUSD", "start": "2026-10-01", "end": "2026-10-02"}
+        )
     assert answer.status_code in (200, 202), answer.text
 
 

@@ -16,7 +16,11 @@ def test_health_is_200_when_store_instance_and_limiter_answer(served: Served, cl
     answer = client.get("/health")
     assert answer.status_code == 200
     checks = answer.json()["checks"]
-    assert {name: c["state"] for name, c in checks.items()} == {"store": "ok", "instance": "ok", "limiter": "ok"}
+    assert {name: c["state"] for name, c in checks.items()} == {
+        "store": "ok",
+        "instance": "ok",
+        "limiter": "ok",
+    }
     assert checks["store"]["dialect"] == ("sqlite" if served.backend == "sqlite" else "postgresql")
     assert checks["instance"]["dagster_home"] == str(served.dagster_home)
     assert checks["limiter"]["backend"].startswith("sqlite:")
@@ -30,8 +34,12 @@ def down(tmp_path_factory) -> Iterator[Served]:
     """
     port = free_port()  # free now, and nothing here starts a server on it
     url = f"postgresql+psycopg://massive:{PASSWORD}@127.0.0.1:{port}/candles?connect_timeout=2"
-    yield from serve(tmp_path_factory.mktemp("service_down"), url, "postgres (down)",
-                     MASSIVE_RATE_LIMIT_URL=f"redis://:{PASSWORD}@127.0.0.1:{port}/0")
+    yield from serve(
+        tmp_path_factory.mktemp("service_down"),
+        url,
+        "postgres (down)",
+        MASSIVE_RATE_LIMIT_URL=f"redis://:{PASSWORD}@127.0.0.1:{port}/0",
+    )
 
 
 def test_health_names_what_is_down(down: Served):
@@ -42,20 +50,28 @@ def test_health_names_what_is_down(down: Served):
     checks = body["checks"]
     assert body["status"] == "unavailable"
     assert {name: c["state"] for name, c in checks.items()} == {
-        "store": "unavailable", "instance": "ok", "limiter": "unavailable"}
+        "store": "unavailable",
+        "instance": "ok",
+        "limiter": "unavailable",
+    }
     assert "***" in checks["store"]["store"] and "127.0.0.1:" in checks["store"]["reason"]
     assert "not reachable" in checks["limiter"]["reason"] and "redis://:***@" in checks["limiter"]["reason"]
     assert PASSWORD not in answer.text
 
 
-@pytest.mark.parametrize("path", ["/candles?symbol=EURUSD&timeframe=M1", "/symbols", "/symbols/EURUSD", "/gaps",
-                                  "/revisions", "/status"])
+@pytest.mark.parametrize(
+    "path",
+    ["/candles?symbol=EURUSD&timeframe=M1", "/symbols", "/symbols/EURUSD", "/gaps", "/revisions", "/status"],
+)
 def test_an_unreachable_store_is_503_naming_it(down: Served, path: str):
     with down.client() as client:
         answer = client.get(path)
     assert answer.status_code == 503, answer.text
     detail = answer.json()["detail"]
-    assert detail.startswith("candle store postgresql+psycopg://massive:***@127.0.0.1:") and "unavailable" in detail
+    assert (
+        detail.startswith("candle store postgresql+psycopg://massive:***@127.0.0.1:")
+        and "unavailable" in detail
+    )
     assert "\n" not in detail and PASSWORD not in answer.text
 
 

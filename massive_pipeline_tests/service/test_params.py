@@ -16,19 +16,34 @@ from massive_pipeline_tests.conftest import SMALL_CATALOG
 CATALOG = parse_catalog(SMALL_CATALOG)
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("2026-10-05", "2026-10-05 00:00"),
-    ("2026-10-05T13:05:00Z", "2026-10-05 13:05"),
-    ("2026-10-05T15:05:00+02:00", "2026-10-05 13:05"),
-    ("2026-10-05T13:05", "2026-10-05 13:05"),  # naive: UTC
-    (" 2026-10-05 ", "2026-10-05 00:00"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-10-05", "2026-10-05 00:00"),
+        ("2026-10-05T13:05:00Z", "2026-10-05 13:05"),
+        ("2026-10-05T15:05:00+02:00", "2026-10-05 13:05"),
+        ("2026-10-05T13:05", "2026-10-05 13:05"),  # naive: UTC
+        (" 2026-10-05 ", "2026-10-05 00:00"),
+    ],
+)
 def test_an_instant_is_a_utc_day_or_iso_timestamp(text, expected):
     assert params.instant(text, "start") == pd.Timestamp(expected, tz="UTC")
 
 
-@pytest.mark.parametrize("text", ["yesterday", "now", "1728000000", "2026-02-30", "05/10/2026", "", "2026-10-05T25:00",
-                                  "2300-01-01", "1900-01-01T00:00:00Z"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "yesterday",
+        "now",
+        "1728000000",
+        "2026-02-30",
+        "05/10/2026",
+        "",
+        "2026-10-05T25:00",
+        "2300-01-01",
+        "1900-01-01T00:00:00Z",
+    ],
+)
 def test_anything_else_is_refused_naming_the_parameter(text):
     with pytest.raises(BadParameter) as caught:
         params.instant(text, "end")
@@ -51,10 +66,18 @@ def test_days_are_only_days():
 
 def test_symbols_are_looked_up_case_insensitively_and_unknown_ones_are_404():
     assert params.symbol_spec(CATALOG, "eurusd").symbol == "EURUSD"
-    assert [s.symbol for s in params.symbol_specs(CATALOG, ["EURUSD,gbpusd", "BTCUSD"])] == ["EURUSD", "GBPUSD", "BTCUSD"]
+    assert [s.symbol for s in params.symbol_specs(CATALOG, ["EURUSD,gbpusd", "BTCUSD"])] == [
+        "EURUSD",
+        "GBPUSD",
+        "BTCUSD",
+    ]
     with pytest.raises(NotFound) as caught:
         params.symbol_spec(CATALOG, "EURUSX")
-    assert caught.value.status_code == 404 and "'EURUSX'" in caught.value.message and "EURUSD" in caught.value.message
+    assert (
+        caught.value.status_code == 404
+        and "'EURUSX'" in caught.value.message
+        and "EURUSD" in caught.value.message
+    )
 
 
 def test_timeframes_take_aliases_and_drop_repeats():
@@ -74,8 +97,18 @@ def test_a_cursor_round_trips_and_is_bound_to_its_series():
         params.Cursor.decode(token, CATALOG.get("GBPUSD"), Timeframe.M1)
 
 
-@pytest.mark.parametrize("token", ["", "!!!", "bm90IGpzb24", "eyJ2IjoyfQ", "eyJ2IjoxLCJzIjoiRVVSVVNEIiwidCI6Ik0xIiwiYSI6IngifQ",
-                                   "eyJ2IjoxLCJzIjoiRVVSVVNEIiwidCI6Ik05IiwiYSI6MX0", "W10"])
+@pytest.mark.parametrize(
+    "token",
+    [
+        "",
+        "!!!",
+        "bm90IGpzb24",
+        "eyJ2IjoyfQ",
+        "eyJ2IjoxLCJzIjoiRVVSVVNEIiwidCI6Ik0xIiwiYSI6IngifQ",
+        "eyJ2IjoxLCJzIjoiRVVSVVNEIiwidCI6Ik05IiwiYSI6MX0",
+        "W10",
+    ],
+)
 def test_a_cursor_the_service_did_not_issue_is_400(token):
     with pytest.raises(BadCursor) as caught:
         params.Cursor.decode(token, CATALOG.get("EURUSD"), Timeframe.M1)

@@ -23,10 +23,19 @@ def test_symbols_lists_the_catalog_with_each_series(served: Served, client):
     for tf in ("M1", "H1"):
         stored = served.stored("EURUSD", tf)
         assert series[tf]["rows"] == len(stored)
-        assert (series[tf]["first_bar"], series[tf]["last_bar"]) == (_iso(stored["ts"].iloc[0]), _iso(stored["ts"].iloc[-1]))
+        assert (series[tf]["first_bar"], series[tf]["last_bar"]) == (
+            _iso(stored["ts"].iloc[0]),
+            _iso(stored["ts"].iloc[-1]),
+        )
         # the seeded bars end in October: far behind the market, whatever day the test runs
         assert series[tf]["freshness"]["label"] == "stale" and series[tf]["freshness"]["stale"] is True
-    assert series["M5"] == {**series["M5"], "rows": 0, "first_bar": None, "last_bar": None, "source": "derived"}
+    assert series["M5"] == {
+        **series["M5"],
+        "rows": 0,
+        "first_bar": None,
+        "last_bar": None,
+        "source": "derived",
+    }
     assert series["M5"]["freshness"]["label"] == "no data"
     assert series["M1"]["source"] == "base"
     spx = next(s for s in body["symbols"] if s["symbol"] == "SPX500")
@@ -35,9 +44,18 @@ def test_symbols_lists_the_catalog_with_each_series(served: Served, client):
 
 def test_one_symbol_is_its_catalog_entry_and_series(client):
     body = client.get("/symbols/eurusd").json()
-    assert {k: body[k] for k in ("symbol", "ticker", "asset_class", "priority", "calendar", "start", "base_timeframe")} == {
-        "symbol": "EURUSD", "ticker": "C:EURUSD", "asset_class": "forex", "priority": "critical",
-        "calendar": "forex", "start": "2025-06-01", "base_timeframe": "M1"}
+    assert {
+        k: body[k]
+        for k in ("symbol", "ticker", "asset_class", "priority", "calendar", "start", "base_timeframe")
+    } == {
+        "symbol": "EURUSD",
+        "ticker": "C:EURUSD",
+        "asset_class": "forex",
+        "priority": "critical",
+        "calendar": "forex",
+        "start": "2025-06-01",
+        "base_timeframe": "M1",
+    }
     assert body["series"][0]["timeframe"] == "M1" and body["series"][0]["rows"] > 0
 
 
@@ -45,4 +63,7 @@ def test_one_symbol_is_its_catalog_entry_and_series(client):
 def test_an_unknown_symbol_is_404_naming_it(client, name):
     answer = client.get(f"/symbols/{name}")
     assert answer.status_code == 404
-    assert answer.json()["detail"].startswith(f"unknown symbol {name!r}") and answer.json()["parameter"] == "symbol"
+    assert (
+        answer.json()["detail"].startswith(f"unknown symbol {name!r}")
+        and answer.json()["parameter"] == "symbol"
+    )

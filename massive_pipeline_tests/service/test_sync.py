@@ -18,8 +18,9 @@ def _instance(served: Served) -> DagsterInstance:
 
 
 def test_sync_creates_a_backfill_in_the_instance(served: Served, client):
-    answer = client.post("/sync", json={"symbol": "eurusd", "timeframes": ["H1"], "start": "2026-10-01",
-                                        "end": "2026-10-03"})
+    answer = client.post(
+        "/sync", json={"symbol": "eurusd", "timeframes": ["H1"], "start": "2026-10-01", "end": "2026-10-03"}
+    )
     assert answer.status_code == 202, answer.text
     body = answer.json()
     instance = _instance(served)
@@ -28,22 +29,31 @@ def test_sync_creates_a_backfill_in_the_instance(served: Served, client):
         assert backfill is not None and backfill.status == BulkActionStatus.REQUESTED
         assert backfill.is_asset_backfill
         # a derived timeframe pulls in its base, as the CLI's backfill does
-        assert sorted(backfill.asset_selection) == [AssetKey(["candles", "eurusd", "h1"]), AssetKey(["candles", "eurusd", "m1"])]
-        assert backfill.tags == {"massive/purpose": SYNC_PURPOSE, "massive/launched_by": "service",
-                                 "massive/symbol": "EURUSD"}
+        assert sorted(backfill.asset_selection) == [
+            AssetKey(["candles", "eurusd", "h1"]),
+            AssetKey(["candles", "eurusd", "m1"]),
+        ]
+        assert backfill.tags == {
+            "massive/purpose": SYNC_PURPOSE,
+            "massive/launched_by": "service",
+            "massive/symbol": "EURUSD",
+        }
         assert backfill.title.startswith("Service sync EURUSD")
     finally:
         instance.dispose()
     assert not uses_critical_reserve(backfill.tags)  # ordinary work: the refresh's reserve stays free
     assert body["expected_runs"] == 1 and body["ui_path"] == f"/runs/b/{body['backfill_id']}"
     assert {r["asset"]: (r["first"], r["last"]) for r in body["ranges"]} == {
-        "candles/eurusd/m1": ("2026-10-01", "2026-10-03"), "candles/eurusd/h1": ("2026-10-01", "2026-10-03")}
+        "candles/eurusd/m1": ("2026-10-01", "2026-10-03"),
+        "candles/eurusd/h1": ("2026-10-01", "2026-10-03"),
+    }
     assert body["daemon_running"] is False
 
 
 def test_sync_of_all_timeframes_covers_the_weeks_touched(served: Served, client):
-    body = client.post("/sync", json={"symbol": "BTCUSD", "timeframes": "all", "start": "2026-10-07",
-                                      "end": "2026-10-07"}).json()
+    body = client.post(
+        "/sync", json={"symbol": "BTCUSD", "timeframes": "all", "start": "2026-10-07", "end": "2026-10-07"}
+    ).json()
     ranges = {r["asset"]: (r["first"], r["last"]) for r in body["ranges"]}
     assert len(ranges) == 8 and ranges["candles/btcusd/w1"] == ("2026-10-05", "2026-10-05")
     assert body["expected_runs"] == 2  # the daily run, then the W1 run over its bars
@@ -52,17 +62,28 @@ def test_sync_of_all_timeframes_covers_the_weeks_touched(served: Served, client)
 TOMORROW = (dt.datetime.now(dt.UTC).date() + dt.timedelta(days=2)).isoformat()
 
 
-@pytest.mark.parametrize(("payload", "status", "parameter"), [
-    ({"symbol": "NOSUCH", "start": "2026-10-01", "end": "2026-10-02"}, 404, "symbol"),
-    ({"symbol": "EURUSD", "timeframes": ["M7"], "start": "2026-10-01", "end": "2026-10-02"}, 422, "timeframes"),
-    ({"symbol": "EURUSD", "timeframes": [], "start": "2026-10-01", "end": "2026-10-02"}, 422, "timeframes"),
-    ({"symbol": "EURUSD", "start": "2026/10/01", "end": "2026-10-02"}, 422, "start"),
-    ({"symbol": "EURUSD", "start": "2026-10-03", "end": "2026-10-02"}, 422, "end"),
-    ({"symbol": "EURUSD", "start": "2026-10-01", "end": TOMORROW}, 422, "end"),
-    ({"symbol": "EURUSD", "start": "2020-01-01", "end": "2020-01-31"}, 422, "start"),
-    ({"symbol": "EURUSD", "start": "2026-10-01"}, 422, "end"),
-    ({"symbol": 5, "start": "2026-10-01", "end": "2026-10-02"}, 422, "symbol"),
-])
+@pytest.mark.parametrize(
+    ("payload", "status", "parameter"),
+    [
+        ({"symbol": "NOSUCH", "start": "2026-10-01", "end": "2026-10-02"}, 404, "symbol"),
+        (
+            {"symbol": "EURUSD", "timeframes": ["M7"], "start": "2026-10-01", "end": "2026-10-02"},
+            422,
+            "timeframes",
+        ),
+        (
+            {"symbol": "EURUSD", "timeframes": [], "start": "2026-10-01", "end": "2026-10-02"},
+            422,
+            "timeframes",
+        ),
+        ({"symbol": "EURUSD", "start": "2026/10/01", "end": "2026-10-02"}, 422, "start"),
+        ({"symbol": "EURUSD", "start": "2026-10-03", "end": "2026-10-02"}, 422, "end"),
+        ({"symbol": "EURUSD", "start": "2026-10-01", "end": TOMORROW}, 422, "end"),
+        ({"symbol": "EURUSD", "start": "2020-01-01", "end": "2020-01-31"}, 422, "start"),
+        ({"symbol": "EURUSD", "start": "2026-10-01"}, 422, "end"),
+        ({"symbol": 5, "start": "2026-10-01", "end": "2026-10-02"}, 422, "symbol"),
+    ],
+)
 def test_bad_sync_requests_are_refused_naming_the_field(served: Served, client, payload, status, parameter):
     instance = _instance(served)
     try:

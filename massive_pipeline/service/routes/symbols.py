@@ -19,15 +19,25 @@ def router(context: ServiceContext) -> APIRouter:
     def list_symbols() -> dict[str, Any]:
         counts = context.store().row_counts()
         now = pd.Timestamp.now(tz="UTC")
-        return {"catalog": context.catalog.source, "at": now.isoformat().replace("+00:00", "Z"),
-                "symbols": [symbol_view(spec, counts, now) for spec in context.catalog]}
+        return {
+            "catalog": context.catalog.source,
+            "at": now.isoformat().replace("+00:00", "Z"),
+            "symbols": [symbol_view(spec, counts, now) for spec in context.catalog],
+        }
 
-    @api.get("/symbols/{symbol}", summary="One catalog entry with its series: rows, first/last bar, freshness")
-    def get_symbol(symbol: Annotated[str, Path(description="Catalog symbol, e.g. EURUSD", max_length=64,
-                                                        examples=["EURUSD"])]) -> dict[str, Any]:
+    @api.get(
+        "/symbols/{symbol}", summary="One catalog entry with its series: rows, first/last bar, freshness"
+    )
+    def get_symbol(
+        symbol: Annotated[
+            str, Path(description="Catalog symbol, e.g. EURUSD", max_length=64, examples=["EURUSD"])
+        ],
+    ) -> dict[str, Any]:
         spec = params.symbol_spec(context.catalog, symbol)
         now = pd.Timestamp.now(tz="UTC")
-        return {"at": now.isoformat().replace("+00:00", "Z"),
-                **symbol_view(spec, context.store().row_counts(), now)}
+        return {
+            "at": now.isoformat().replace("+00:00", "Z"),
+            **symbol_view(spec, context.store().row_counts(), now),
+        }
 
     return api

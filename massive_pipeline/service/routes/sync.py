@@ -11,9 +11,13 @@ from massive_pipeline.service.sync import SyncAnswer, SyncRequest, submit_sync
 def router(context: ServiceContext) -> APIRouter:
     api = APIRouter(tags=["operations"])
 
-    @api.post("/sync", status_code=202, response_model=SyncAnswer,
-              summary="Queue a backfill of a symbol's timeframes over UTC days start..end (inclusive)",
-              responses={202: {"description": "Handed to the Dagster daemon, which runs it under the run queue"}})
+    @api.post(
+        "/sync",
+        status_code=202,
+        response_model=SyncAnswer,
+        summary="Queue a backfill of a symbol's timeframes over UTC days start..end (inclusive)",
+        responses={202: {"description": "Handed to the Dagster daemon, which runs it under the run queue"}},
+    )
     def post_sync(request: SyncRequest) -> dict:
         return submit_sync(context, request)
 
