@@ -13,6 +13,7 @@ from dagster import DagsterInstance, Definitions
 
 from massive_pipeline.core.catalog import Catalog
 from massive_pipeline.service.config import ServiceConfig
+from massive_pipeline.service.errors import Unavailable
 from massive_pipeline.store import CandleStore
 
 
@@ -51,9 +52,16 @@ class ServiceContext:
             return self._store.url_display
 
     def instance(self) -> DagsterInstance:
+        """The Dagster instance of `DAGSTER_HOME`; `Unavailable` (503) naming it when it cannot be opened."""
         with self._lock:
             if self._instance is None:
-                self._instance = DagsterInstance.from_config(str(self.config.dagster_home))
+                try:
+                    self._instance = DagsterInstance.from_config(str(self.config.dagster_home))
+                except Exception as exc:  # noqa: BLE001 - any failure to open it is the same answer
+                    reason = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+                    raise Unavailable(
+                        f"Dagster instance {self.config.dagster_home} is unavailable: {reason}"
+                    ) from exc
             return self._instance
 
     def definitions(self) -> Definitions:

@@ -9,12 +9,16 @@ input back. Nothing here ever formats a configuration value other than through `
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from massive_pipeline.core.catalog import UnknownSymbolError
 from massive_pipeline.store.errors import StoreError
+
+_log = logging.getLogger("massive_pipeline.service")
 
 
 class ServiceError(Exception):
@@ -91,6 +95,14 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _store_error(_request: Request, exc: StoreError) -> JSONResponse:
         # the store's messages name it by its masked URL and fit on one line
         return JSONResponse({"detail": " ".join(str(exc).split())}, status_code=503)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # the type only: an unexpected message could carry anything; the traceback goes to the log
+        _log.exception("unexpected error answering %s %s", request.method, request.url.path)
+        return JSONResponse(
+            {"detail": f"internal error ({type(exc).__name__}); see the service's log"}, status_code=500
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
@@ -62,7 +63,7 @@ def _column_values(frame: pd.DataFrame, name: str) -> list[Any]:
     if name in TIME_COLUMNS:
         return iso_utc(series, milliseconds=name != "ts")
     if pd.api.types.is_float_dtype(series.dtype):
-        return [None if v != v else v for v in series.tolist()]
+        return [v if math.isfinite(v) else None for v in series.tolist()]
     return series.astype(object).where(series.notna(), None).tolist()
 
 

@@ -136,11 +136,13 @@ class Served:
             store.dispose()
 
 
-def serve(tmp: Path, store_url: str, backend: str, **env: str) -> Iterator[Served]:
+def serve(
+    tmp: Path, store_url: str, backend: str, instance_yaml: str = "telemetry:\n  enabled: false\n", **env: str
+) -> Iterator[Served]:
     """Start `massive-pipeline serve` over `store_url` and stop it afterwards (by its pid)."""
     home = tmp / "dagster_home"
     home.mkdir(parents=True)
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    (home / "dagster.yaml").write_text(instance_yaml)
     catalog = tmp / "catalog.yaml"
     catalog.write_text(SMALL_CATALOG)
     port = free_port()

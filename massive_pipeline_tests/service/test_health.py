@@ -26,9 +26,14 @@ def test_health_is_200_when_store_instance_and_limiter_answer(served: Served, cl
     assert checks["limiter"]["backend"].startswith("sqlite:")
 
 
+# an instance whose run storage module does not exist: Dagster refuses to open it
+BROKEN_INSTANCE = "run_storage:\n  module: no_such_storage_module\n  class: NoSuchRunStorage\n"
+
+
 @pytest.fixture(scope="module")
 def down(tmp_path_factory) -> Iterator[Served]:
-    """A service whose store (PostgreSQL) and limiter (Redis) are servers nobody listens on.
+    """A service whose store (PostgreSQL) and limiter (Redis) are servers nobody listens on, and whose
+    Dagster instance cannot be opened.
 
     Redis because its client fails at once; the limiter's PostgreSQL pool waits 10 s for a server.
     """
@@ -38,6 +43,7 @@ def down(tmp_path_factory) -> Iterator[Served]:
         tmp_path_factory.mktemp("service_down"),
         url,
         "postgres (down)",
+        instance_yaml=BROKEN_INSTANCE,
         MASSIVE_RATE_LIMIT_URL=f"redis://:{PASSWORD}@127.0.0.1:{port}/0",
     )
 
@@ -51,11 +57,12 @@ def test_health_names_what_is_down(down: Served):
     assert body["status"] == "unavailable"
     assert {name: c["state"] for name, c in checks.items()} == {
         "store": "unavailable",
-        "instance": "ok",
+        "instance": "unavailable",
         "limiter": "unavailable",
     }
     assert "***" in checks["store"]["store"] and "127.0.0.1:" in checks["store"]["reason"]
     assert "not reachable" in checks["limiter"]["reason"] and "redis://:***@" in checks["limiter"]["reason"]
+    assert checks["instance"]["reason"].startswith(f"Unavailable: Dagster instance {down.dagster_home} is unavailable")
     assert PASSWORD not in answer.text
 
 
@@ -73,6 +80,13 @@ def test_an_unreachable_store_is_503_naming_it(down: Served, path: str):
         and "unavailable" in detail
     )
     assert "\n" not in detail and PASSWORD not in answer.text
+
+
+def test_an_instance_that_cannot_be_opened_is_503_naming_it(down: Served):
+    with down.client() as client:
+        answer = client.post("/sync", json={"symbol": "EURUSD", "start": "2026-10-01", "end": "2026-10-02"})
+    assert answer.status_code == 503, answer.text
+    assert answer.json()["detail"].startswith(f"Dagster instance {down.dagster_home} is unavailable: ")
 
 
 def test_bad_parameters_are_still_named_while_the_store_is_down(down: Served):

@@ -58,7 +58,7 @@ def router(context: ServiceContext) -> APIRouter:
                 examples=["2026-10-06T12:00:00Z"],
             ),
         ] = None,
-        format: Annotated[CandleFormat, Query(description="Answer format")] = CandleFormat.JSON,  # noqa: A002
+        format: Annotated[CandleFormat, Query(description="Answer format")] = CandleFormat.JSON,
         limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Bars per page")] = DEFAULT_LIMIT,
         cursor: Annotated[
             str | None, Query(description="From a `next` link: where the page starts", max_length=512)
