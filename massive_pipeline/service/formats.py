@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
 
+import numpy as np
+import orjson
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -50,20 +51,22 @@ def ordered(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def iso_utc(values: pd.Series, *, milliseconds: bool) -> list[str | None]:
-    """UTC timestamps as ISO 8601 text ending in Z; None for a missing one."""
-    pattern = "%Y-%m-%dT%H:%M:%S.%f" if milliseconds else "%Y-%m-%dT%H:%M:%S"
-    text = values.dt.tz_convert("UTC").dt.strftime(pattern)
-    cut = text.str[:-3] if milliseconds else text
-    return [None if v is None or v != v else f"{v}Z" for v in cut.tolist()]
+    """UTC timestamps as ISO 8601 text ending in Z; None for a missing one (numpy formats them, fast)."""
+    unit = "ms" if milliseconds else "s"
+    naive = values.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype(f"datetime64[{unit}]")
+    return [None if v == "NaT" else f"{v}Z" for v in naive.astype(str).tolist()]
 
 
 def _column_values(frame: pd.DataFrame, name: str) -> list[Any]:
-    """A column as JSON-ready Python values (NaN and NA as None)."""
+    """A column as JSON-ready Python values (NaN, infinities and NA as None)."""
     series = frame[name]
     if name in TIME_COLUMNS:
         return iso_utc(series, milliseconds=name != "ts")
     if pd.api.types.is_float_dtype(series.dtype):
-        return [v if math.isfinite(v) else None for v in series.tolist()]
+        values = series.to_numpy(dtype="float64")
+        if np.isfinite(values).all():
+            return values.tolist()
+        return [v if math.isfinite(v) else None for v in values.tolist()]
     return series.astype(object).where(series.notna(), None).tolist()
 
 
@@ -77,7 +80,8 @@ def render_json(frame: pd.DataFrame, envelope: Mapping[str, Any]) -> bytes:
     """`envelope` plus `bars`, one object per bar."""
     columns = text_columns(frame)
     bars = [dict(zip(columns, row, strict=True)) for row in zip(*columns.values(), strict=True)]
-    return json.dumps({**envelope, "bars": bars}, separators=(",", ":"), allow_nan=False).encode()
+    # orjson writes each float as its shortest exact repr, like `json`, about ten times faster
+    return orjson.dumps({**envelope, "bars": bars})
 
 
 def _csv_cell(value: Any) -> Any:
