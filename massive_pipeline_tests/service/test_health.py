@@ -62,7 +62,9 @@ def test_health_names_what_is_down(down: Served):
     }
     assert "***" in checks["store"]["store"] and "127.0.0.1:" in checks["store"]["reason"]
     assert "not reachable" in checks["limiter"]["reason"] and "redis://:***@" in checks["limiter"]["reason"]
-    assert checks["instance"]["reason"].startswith(f"Unavailable: Dagster instance {down.dagster_home} is unavailable")
+    assert checks["instance"]["reason"].startswith(
+        f"Unavailable: Dagster instance {down.dagster_home} is unavailable"
+    )
     assert PASSWORD not in answer.text
 
 
