@@ -1,6 +1,6 @@
-# One image for the three Dagster processes of the compose stack (docker-compose.yml): the code
-# server (`dagster code-server start`, which also runs the runs it launches), the webserver and
-# the daemon. Build: docker build -t massive-pipeline .
+# One image for the processes of the compose stack (docker-compose.yml): the code server
+# (`dagster code-server start`, which also runs the runs it launches), the webserver, the daemon
+# and the data service (`massive-pipeline serve`). Build: docker build -t massive-pipeline .
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -25,7 +25,7 @@ RUN useradd --system --uid 10001 --home-dir /opt/dagster dagster \
     && chown -R dagster ${DAGSTER_HOME}
 USER dagster
 
-EXPOSE 4000 3000
+EXPOSE 4000 3000 8000
 
-# The code server; the webserver and daemon services override the command.
+# The code server; the webserver, daemon and service services override the command.
 CMD ["dagster", "code-server", "start", "-h", "0.0.0.0", "-p", "4000", "-m", "massive_pipeline.definitions"]

@@ -125,7 +125,7 @@ def test_schema_check_catches_a_typo(compose: dict[str, Any]) -> None:
 
 def test_compose_has_dagsters_deploy_docker_services(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    assert set(services) == {"postgresql", "user_code", "webserver", "daemon", "redis"}
+    assert set(services) == {"postgresql", "user_code", "webserver", "daemon", "service", "redis"}
     assert services["redis"]["profiles"] == ["redis"]  # optional: only with --profile redis
     assert not any("profiles" in services[name] for name in ("postgresql", "user_code", "webserver", "daemon"))
     user_code = services["user_code"]["command"]
@@ -136,6 +136,27 @@ def test_compose_has_dagsters_deploy_docker_services(compose: dict[str, Any]) ->
     for name in ("webserver", "daemon"):
         assert services[name]["depends_on"]["user_code"]["condition"] == "service_healthy"
         assert services[name]["depends_on"]["postgresql"]["condition"] == "service_healthy"
+
+
+def test_compose_runs_the_data_service_without_the_api_key(compose: dict[str, Any]) -> None:
+    """`massive-pipeline serve` on the stack's store and instance; it never calls the API, so the key
+    is not in its environment; its health check is the service's own /health."""
+    from massive_pipeline.cli import build_parser
+
+    service = compose["services"]["service"]
+    command = service["command"]
+    args = build_parser().parse_args(command[1:])
+    assert command[0] == "massive-pipeline" and args.command == "serve" and (args.host, args.port) == ("0.0.0.0", 8000)
+    assert service["ports"] == ["8000:8000"]
+    env = service["environment"]
+    assert "MASSIVE_API_KEY" not in env
+    runs = compose["services"]["user_code"]["environment"]  # where the runs execute: the same store and limiter
+    assert (env["MASSIVE_DATABASE_URL"], env["MASSIVE_RATE_LIMIT_URL"]) == (
+        runs["MASSIVE_DATABASE_URL"], runs["MASSIVE_RATE_LIMIT_URL"])
+    assert env["DAGSTER_POSTGRES_HOST"] == "postgresql"  # the instance the daemon runs its syncs from
+    assert env["MASSIVE_SERVICE_TOKEN"] == read_env_file(ENV_EXAMPLE)["MASSIVE_SERVICE_TOKEN"]
+    assert "/health" in " ".join(service["healthcheck"]["test"])
+    assert service["depends_on"]["postgresql"]["condition"] == "service_healthy"
 
 
 def test_workspace_of_the_stack_points_at_the_code_server(compose: dict[str, Any]) -> None:

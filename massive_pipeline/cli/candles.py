@@ -2,8 +2,9 @@
 
 `backfill` runs the code location's candle jobs in this process (the CLI's in-process launcher,
 `cli/launch.py`), recording each run in the Dagster instance of `$DAGSTER_HOME` so the UI lists it,
-and says so; `backfill --submit` hands one asset backfill to the instance instead (`cli/submit.py`),
-for the daemon to run under the run queue and pools, and returns.
+and says so; `backfill --submit` hands one asset backfill to the instance instead
+(`candles/backfill_submission.py`, worded by `cli/submit.py`), for the daemon to run under the run
+queue and pools, and returns.
 """
 
 from __future__ import annotations
@@ -67,17 +68,21 @@ def submit_backfill(specs, timeframes, start: dt.date, end: dt.date, *, accept_r
     asset graph (composed here, at the CLI layer), then the lines saying how to watch it."""
     from dagster import DagsterInstance
 
+    from massive_pipeline.candles.backfill_submission import (
+        backfill_daemon_heartbeat_age,
+        submit_candle_backfill,
+    )
     from massive_pipeline.cli import submit
     from massive_pipeline.definitions import build_definitions
 
     dagster_home()
     defs = build_definitions()
     with DagsterInstance.get() as instance:
-        submitted = submit.submit_candle_backfill(
+        submitted = submit_candle_backfill(
             defs, instance, specs, timeframes, start, end, tags={"massive/purpose": "cli_backfill"},
             accept_removals=accept_removals,
         )
-        heartbeat = submit.backfill_daemon_heartbeat_age(instance)
+        heartbeat = backfill_daemon_heartbeat_age(instance)
         print("\n".join(submit.submission_report(submitted, heartbeat)), flush=True)
 
 

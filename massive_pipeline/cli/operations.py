@@ -5,17 +5,16 @@ from __future__ import annotations
 import argparse
 import os
 
-import pandas as pd
-
 from massive_pipeline.cli.args import UsageError
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from dagster import DagsterInstance
+
     from massive_pipeline.core.catalog import UnknownSymbolError, load_catalog
-    from massive_pipeline.operations.queue import secondary_specs
-    from massive_pipeline.operations.status import collect_status, record_status
+    from massive_pipeline.core.paths import dagster_home
+    from massive_pipeline.operations.status import current_status, record_status
     from massive_pipeline.resources.candle_store import CandleStoreResource
-    from massive_pipeline.resources.massive import massive_resource_from_env
 
     catalog = load_catalog()
     try:
@@ -23,16 +22,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     except UnknownSymbolError as exc:
         raise UsageError(str(exc)) from None
     store = CandleStoreResource().open()
-    limiter = limiter_error = None
-    try:
-        with massive_resource_from_env().build_limiter() as shared:
-            limiter = shared.stats()
-    except Exception as exc:  # noqa: BLE001 - the report is still useful without the budget line
-        limiter_error = f"{type(exc).__name__}: {exc}"
-    running = _running(secondary_specs(specs))
-    now = pd.Timestamp.now(tz="UTC")
-    report = collect_status(catalog, store, now, specs=specs, running=running, limiter=limiter,
-                            limiter_error=limiter_error)
+    # secondary runs in progress, from the Dagster instance the UI and the daemon use
+    os.environ.setdefault("DAGSTER_HOME", str(dagster_home()))
+    with DagsterInstance.get() as instance:
+        report = current_status(catalog, store, instance, specs=specs)
+    now = report.at
     record_status(store, report)
     frame = report.frame()
     if not args.all_timeframes:
@@ -49,18 +43,6 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"sync_status updated for {report.recorded} series")
     store.dispose()
     return 0
-
-
-def _running(specs) -> dict[str, str]:
-    """Secondary runs in progress, from the Dagster instance the UI and the daemon use."""
-    from dagster import DagsterInstance
-
-    from massive_pipeline.core.paths import dagster_home
-    from massive_pipeline.operations.queue import pending_by_symbol
-
-    os.environ.setdefault("DAGSTER_HOME", str(dagster_home()))
-    with DagsterInstance.get() as instance:
-        return pending_by_symbol(instance, specs)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

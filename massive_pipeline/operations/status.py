@@ -1,17 +1,20 @@
 """Where every series stands: last bar and its age, sync status, queue position, open gaps, budget.
 
-`massive-pipeline status` prints it; the same figures (last bar, row count) are written back to
-`sync_status` for every catalog series, so the table and the report agree without touching
-`last_sync_at` or the status a run recorded. Queue positions are computed now, with the failures the
-secondary-queue sensor last recorded, by the same function the sensor uses.
+`massive-pipeline status` prints it and the data service's `GET /status` answers it as JSON, both
+from `current_status`, so the two cannot disagree; the command also writes the same figures (last
+bar, row count) back to `sync_status` for every catalog series, so the table and the report agree
+without touching `last_sync_at` or the status a run recorded. Queue positions are computed now,
+with the failures the secondary-queue sensor last recorded, by the same function the sensor uses.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
+from dagster import DagsterInstance
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -25,10 +28,12 @@ from massive_pipeline.operations.queue import (
     SymbolRecord,
     fmt_duration,
     order_queue,
+    pending_by_symbol,
     secondary_specs,
 )
 from massive_pipeline.operations.queue_report import read_queue_report
 from massive_pipeline.operations.settings import OperationsSettings
+from massive_pipeline.resources.massive import MassiveResource, massive_resource_from_env
 from massive_pipeline.store import CandleStore
 from massive_pipeline.store.engine import SQLITE_BEGIN_OPTION
 from massive_pipeline.store.schema import sync_status
@@ -51,6 +56,19 @@ class SeriesStatus:
     retries: int | None
     open_gaps: int
 
+    def as_json(self) -> dict[str, Any]:
+        """The series as JSON values: ISO 8601 UTC times, the age in seconds."""
+        return {
+            "symbol": self.symbol, "priority": self.priority, "timeframe": self.timeframe.value,
+            "last_bar": _iso(self.last_bar), "age_seconds": None if self.age is None else self.age.total_seconds(),
+            "freshness": self.freshness, "rows": self.rows, "sync": self.sync, "sync_error": self.sync_error,
+            "queue": self.queue, "retries": self.retries, "open_gaps": self.open_gaps,
+        }
+
+
+def _iso(ts: pd.Timestamp | None) -> str | None:
+    return None if ts is None else ts.tz_convert("UTC").isoformat().replace("+00:00", "Z")
+
 
 @dataclass
 class StatusReport:
@@ -72,6 +90,19 @@ class StatusReport:
                 "queue": s.queue, "retries": "-" if s.retries is None else s.retries, "open_gaps": s.open_gaps,
             } for s in self.series]
         )
+
+    def as_json(self, timeframes: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """The report as JSON values; `timeframes` ({symbol: timeframe}) keeps one series per symbol,
+        as the command prints by default (its base timeframe)."""
+        series = [s for s in self.series if timeframes is None or timeframes.get(s.symbol) == s.timeframe.value]
+        return {
+            "at": _iso(self.at),
+            "limiter": None if self.limiter is None else self.limiter.as_dict(),
+            "limiter_error": self.limiter_error,
+            "limiter_line": self.limiter_line(),
+            "queue_evaluated_at": _iso(self.queue_evaluated_at),
+            "series": [s.as_json() for s in series],
+        }
 
     def limiter_line(self) -> str:
         if self.limiter is None:
@@ -149,6 +180,36 @@ def collect_status(
             ))
     return StatusReport(at=now, series=series, limiter=limiter, limiter_error=limiter_error,
                         queue_evaluated_at=evaluated, entries=entries)
+
+
+def limiter_reading(massive: MassiveResource | None = None) -> tuple[LimiterStats | None, str | None]:
+    """The shared budget's statistics, or why they cannot be read: the report is still useful
+    without the budget line, so an unreachable limiter is an answer, not an error."""
+    try:
+        with (massive or massive_resource_from_env()).build_limiter() as shared:
+            return shared.stats(), None
+    except Exception as exc:  # noqa: BLE001 - any backend failure is reported in the line
+        return None, f"{type(exc).__name__}: {exc}"
+
+
+def current_status(
+    catalog: Catalog,
+    store: CandleStore,
+    instance: DagsterInstance,
+    *,
+    specs: Sequence[SymbolSpec] | None = None,
+    massive: MassiveResource | None = None,
+    now: pd.Timestamp | None = None,
+) -> StatusReport:
+    """The status report as of now: the limiter's budget, the secondary runs the instance has in
+    progress, and every series of `specs` (default: the catalog). What `massive-pipeline status`
+    prints and `GET /status` answers."""
+    specs = list(specs) if specs is not None else list(catalog)
+    limiter, limiter_error = limiter_reading(massive)
+    running = pending_by_symbol(instance, secondary_specs(specs))
+    at = pd.Timestamp.now(tz="UTC") if now is None else now
+    return collect_status(catalog, store, at, specs=specs, running=running, limiter=limiter,
+                          limiter_error=limiter_error)
 
 
 def record_status(store: CandleStore, report: StatusReport) -> int:
