@@ -221,6 +221,19 @@ def _assert_budget_held(sent: list[tuple[float, bool]]) -> None:
     assert _max_in_window(noncritical, MODEL_WINDOW) <= MODEL_LIMIT - MODEL_RESERVE, noncritical
 
 
+def _critical_request(vt: VirtualTime, make, sent: list[tuple[float, bool]], asked: dict[str, float]):
+    """One critical request, noting in `asked` when it asked and when it was served."""
+
+    def request() -> None:
+        with make() as limiter:
+            asked["at"] = vt.now()
+            limiter.acquire(critical=True)
+            asked["served"] = vt.now()
+            sent.append((vt.now(), True))
+
+    return request
+
+
 def test_reserve_holds_in_the_modelled_scenario(tmp_path):
     """5 a minute, reserve 1: four critical requests and one other at t=0, three processes flooding
     non-critical requests from t=1, a critical request at 61.5 s.
@@ -240,17 +253,10 @@ def test_reserve_holds_in_the_modelled_scenario(tmp_path):
                 limiter.acquire(critical=critical)
                 sent.append((vt.now(), critical))
 
-    def critical_at_61_5() -> None:
-        with make() as limiter:
-            asked["at"] = vt.now()
-            limiter.acquire(critical=True)
-            asked["served"] = vt.now()
-            sent.append((vt.now(), True))
-
     vt.spawn(0.0, opening)
     for _ in range(3):
         vt.spawn(1.0, _flood(vt, make, sent, until=130.0))
-    vt.spawn(61.5, critical_at_61_5)
+    vt.spawn(61.5, _critical_request(vt, make, sent, asked))
     vt.run()
 
     _assert_budget_held(sent)
@@ -274,17 +280,10 @@ def test_a_waiting_critical_request_gets_the_first_token_that_frees_up(tmp_path)
                 limiter.acquire(critical=critical)
                 sent.append((vt.now(), critical))
 
-    def critical_at_45() -> None:
-        with make() as limiter:
-            asked["at"] = vt.now()
-            limiter.acquire(critical=True)
-            asked["served"] = vt.now()
-            sent.append((vt.now(), True))
-
     vt.spawn(0.0, opening)
     for _ in range(2):
         vt.spawn(31.0, _flood(vt, make, sent, until=130.0))
-    vt.spawn(45.0, critical_at_45)
+    vt.spawn(45.0, _critical_request(vt, make, sent, asked))
     vt.run()
 
     _assert_budget_held(sent)
