@@ -31,8 +31,7 @@ from dataclasses import dataclass
 
 from dagster import AssetKey, DagsterInstance, Definitions
 
-from massive_pipeline.candles.assets import candle_key
-from massive_pipeline.candles.partitions import partition_range, partitions_for, plan_timeframes
+from massive_pipeline.candles.partitions import PlannedRange, partitions_for, planned_ranges
 from massive_pipeline.core.catalog import SymbolSpec
 from massive_pipeline.core.timeframes import Timeframe
 from massive_pipeline.dagster_compat import (
@@ -50,26 +49,12 @@ MAX_TITLE_LENGTH = 100
 
 
 @dataclass(frozen=True)
-class AssetRange:
-    """One candle asset of the backfill and its first and last partition key (inclusive)."""
-
-    spec: SymbolSpec
-    timeframe: Timeframe
-    first: str
-    last: str
-
-    @property
-    def key(self) -> AssetKey:
-        return candle_key(self.spec.symbol, self.timeframe)
-
-
-@dataclass(frozen=True)
 class SubmittedBackfill:
     """What was handed to the daemon: the backfill's id and what it targets."""
 
     backfill_id: str
     title: str
-    ranges: tuple[AssetRange, ...]
+    ranges: tuple[PlannedRange, ...]
     tags: Mapping[str, str]
     accept_removals: bool
 
@@ -82,18 +67,6 @@ class SubmittedBackfill:
         """Runs the daemon will launch: Dagster groups a single-run backfill's assets by partitions
         definition and partition range, one run per group."""
         return len({(partitions_for(r.spec.start, r.timeframe), r.first, r.last) for r in self.ranges})
-
-
-def backfill_ranges(
-    specs: Sequence[SymbolSpec], timeframes: Sequence[Timeframe], start: dt.date, end: dt.date,
-) -> list[AssetRange]:
-    """The candle assets and partition ranges covering the UTC days start..end, the same ones the
-    in-process backfill runs (a derived timeframe pulls in its base; W1 covers the weeks touched)."""
-    return [
-        AssetRange(spec, tf, *partition_range(spec, tf, start, end))
-        for spec in specs
-        for tf in plan_timeframes(spec, timeframes)
-    ]
 
 
 def backfill_title(
@@ -135,7 +108,7 @@ def submit_candle_backfill(
     keys and partitions, and the daemon resolves them against its own copy of the asset graph.
     `origin` goes into the backfill's description and `title_prefix` into its title.
     """
-    ranges = backfill_ranges(specs, timeframes, start, end)
+    ranges = planned_ranges(specs, timeframes, start, end)
     run_tags = dict(tags or {})
     if len(specs) == 1:
         # one symbol: every run of the backfill is that symbol's, as the queue sensor counts runs

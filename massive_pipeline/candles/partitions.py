@@ -11,11 +11,18 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import cache
 
 import pandas as pd
-from dagster import DailyPartitionsDefinition, TimeWindowPartitionsDefinition, WeeklyPartitionsDefinition
+from dagster import (
+    AssetKey,
+    DailyPartitionsDefinition,
+    TimeWindowPartitionsDefinition,
+    WeeklyPartitionsDefinition,
+)
 
+from massive_pipeline.core.asset_keys import candle_key_path
 from massive_pipeline.core.catalog import SymbolSpec
 from massive_pipeline.core.timeframes import Timeframe
 
@@ -69,3 +76,32 @@ def partition_range(spec: SymbolSpec, tf: Timeframe, start: dt.date, end: dt.dat
             f"(history starts {spec.start}, last partition {keys[-1]})"
         )
     return first, last
+
+
+@dataclass(frozen=True)
+class PlannedRange:
+    """One candle series of a ranged run and its first and last partition key (inclusive)."""
+
+    spec: SymbolSpec
+    timeframe: Timeframe
+    first: str
+    last: str
+
+    @property
+    def key(self) -> AssetKey:
+        return AssetKey(candle_key_path(self.spec.symbol, self.timeframe))
+
+
+def planned_ranges(
+    specs: Sequence[SymbolSpec], timeframes: Sequence[Timeframe], start: dt.date, end: dt.date,
+) -> list[PlannedRange]:
+    """The candle series and partition ranges covering the UTC days start..end: the requested
+    timeframes plus the base a derived one needs, W1 over the weeks touched. The one plan that the
+    in-process backfill, the submitted backfill and the data service's sync share, so they cannot
+    disagree on what a range means. Raises `PartitionRangeError` naming a series with no partition
+    in the range."""
+    return [
+        PlannedRange(spec, tf, *partition_range(spec, tf, start, end))
+        for spec in specs
+        for tf in plan_timeframes(spec, timeframes)
+    ]

@@ -25,9 +25,8 @@ from dataclasses import dataclass, field
 
 from dagster import AssetKey, DagsterEventType, DagsterInstance, Definitions, ExecuteInProcessResult
 
-from massive_pipeline.candles.assets import candle_key
 from massive_pipeline.candles.jobs import job_name_for
-from massive_pipeline.candles.partitions import PartitionRangeError, partition_range, plan_timeframes
+from massive_pipeline.candles.partitions import PartitionRangeError, PlannedRange, planned_ranges
 from massive_pipeline.core.catalog import SymbolSpec
 from massive_pipeline.core.timeframes import Timeframe
 from massive_pipeline.dagster_compat import (
@@ -100,17 +99,20 @@ def run_candle_backfill(
     """
     summaries: list[RunSummary] = []
     run_tags = with_max_runtime(tags, settings)
+    try:
+        plan = planned_ranges(specs, timeframes, start, end)
+    except PartitionRangeError as exc:
+        raise BackfillError(str(exc)) from None
     for spec in specs:
-        by_job: dict[str, list[Timeframe]] = {}
-        for tf in plan_timeframes(spec, timeframes):
-            by_job.setdefault(job_name_for(spec, tf), []).append(tf)
+        by_job: dict[str, list[PlannedRange]] = {}
+        for planned in plan:
+            if planned.spec is spec:
+                by_job.setdefault(job_name_for(spec, planned.timeframe), []).append(planned)
         # daily job first: the weekly bars are derived from the daily base bars it writes
-        for job_name, tfs in sorted(by_job.items(), key=lambda kv: "weekly" in kv[0]):
-            try:
-                first, last = partition_range(spec, tfs[0], start, end)
-            except PartitionRangeError as exc:
-                raise BackfillError(str(exc)) from None
-            selection: list[AssetKey] = [candle_key(spec.symbol, tf) for tf in tfs]
+        for job_name, ranges in sorted(by_job.items(), key=lambda kv: "weekly" in kv[0]):
+            first, last = ranges[0].first, ranges[0].last  # one job, one partitions definition, one range
+            tfs = [r.timeframe for r in ranges]
+            selection: list[AssetKey] = [r.key for r in ranges]
             job = defs.resolve_job_def(job_name)
             run_config = {
                 "ops": {key.to_python_identifier(): {"config": {"accept_removals": True}} for key in selection}

@@ -51,7 +51,7 @@ from dagster import (
     build_sensor_context,
 )
 
-from massive_pipeline.cli.submit import SubmittedBackfill, submit_candle_backfill
+from massive_pipeline.candles.backfill_submission import SubmittedBackfill, submit_candle_backfill
 from massive_pipeline.core.catalog import Catalog
 from massive_pipeline.dagster_compat import (
     BACKFILL_ID_TAG,
