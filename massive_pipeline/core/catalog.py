@@ -118,6 +118,24 @@ _TICKER_PREFIX = {AssetClass.FOREX: "C", AssetClass.METAL: "C", AssetClass.CRYPT
 # Used only when an entry leaves `precision` out: typical quote decimals of the class.
 _DEFAULT_PRECISION = {AssetClass.FOREX: 5, AssetClass.METAL: 2, AssetClass.CRYPTO: 2, AssetClass.INDEX: 2}
 
+
+
+def default_pip_size(asset_class: AssetClass, precision: int) -> float:
+    """The pip a trader of the class means, from the quote's decimals, when an entry sets no `pip_size`.
+
+    Forex: the decimal before the last of a fractional-pip quote, 0.0001 for a 5-decimal pair
+    and 0.01 for a 3-decimal JPY pair (a pip is ten points). Metals and crypto: one unit of the
+    last quoted decimal (XAUUSD 0.01, XAGUSD 0.001, BTCUSD 0.01), as MT4/MT5 brokers count their
+    points. Indices: one index point (1.0), whatever the decimals. Broker comparisons report
+    differences in these pips (README "Comparing a broker's prices").
+    """
+    if asset_class is AssetClass.FOREX:
+        return 10.0 ** -max(precision - 1, 0)
+    if asset_class is AssetClass.INDEX:
+        return 1.0
+    return 10.0**-precision
+
+
 TimeframeSource = Literal["base", "fetch", "derived"]
 
 
@@ -133,6 +151,12 @@ class SymbolSpec:
     fetch: tuple[Timeframe, ...] = ()
     precision: int = 5
     description: str = ""
+    pip_size: float | None = None
+
+    @property
+    def pip(self) -> float:
+        """Price of one pip: the entry's `pip_size`, else the default of its class (`default_pip_size`)."""
+        return self.pip_size if self.pip_size is not None else default_pip_size(self.asset_class, self.precision)
 
     @property
     def key_prefix(self) -> str:
@@ -256,7 +280,7 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = Fal
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 _REQUIRED = ("symbol", "ticker", "asset_class", "priority", "calendar", "start")
-_OPTIONAL = ("base_timeframe", "fetch", "precision", "description")
+_OPTIONAL = ("base_timeframe", "fetch", "precision", "description", "pip_size")
 _FIELDS = _REQUIRED + _OPTIONAL
 
 
@@ -331,6 +355,12 @@ def _precision(value: Any) -> int:
     return value
 
 
+def _pip_size(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < float("inf"):
+        raise _EntryError("pip_size", f"must be a positive number such as 0.0001, got {value!r}")
+    return float(value)
+
+
 def _parse_entry(raw: Any) -> SymbolSpec:
     if not isinstance(raw, Mapping):
         raise _EntryError(None, f"must be a mapping of field: value, got {type(raw).__name__} {raw!r}")
@@ -367,6 +397,7 @@ def _parse_entry(raw: Any) -> SymbolSpec:
     fetch = _fetch(raw["fetch"], base) if "fetch" in raw else ()
     precision = _precision(raw["precision"]) if "precision" in raw else _DEFAULT_PRECISION[asset_class]
     description = _text("description", raw["description"]) if "description" in raw else ""
+    pip_size = _pip_size(raw["pip_size"]) if "pip_size" in raw else None
     return SymbolSpec(
         symbol=symbol,
         ticker=ticker,
@@ -378,6 +409,7 @@ def _parse_entry(raw: Any) -> SymbolSpec:
         fetch=fetch,
         precision=precision,
         description=description,
+        pip_size=pip_size,
     )
 
 
@@ -486,6 +518,7 @@ __all__ = [
     "SymbolSpec",
     "UnknownSymbolError",
     "default_catalog",
+    "default_pip_size",
     "load_catalog",
     "parse_catalog",
 ]

@@ -23,6 +23,7 @@ from massive_pipeline.core.timeframes import Timeframe, parse_timeframe
 from massive_pipeline.core.timeutil import to_utc
 from massive_pipeline.store import bulk_postgres, bulk_sqlite, migrate
 from massive_pipeline.store.bars import prepare_bars
+from massive_pipeline.store.broker_tables import BrokerTablesMixin
 from massive_pipeline.store.checksum import checksum_chunks
 from massive_pipeline.store.engine import (
     SQLITE_BEGIN_OPTION,
@@ -99,7 +100,7 @@ def _stored_rows(stored: StoredWindow, positions: np.ndarray) -> pd.DataFrame:
     )
 
 
-class CandleStore(SideTablesMixin, RevisionsMixin):
+class CandleStore(SideTablesMixin, RevisionsMixin, BrokerTablesMixin):
     """OHLCV candles in SQLite (default) or PostgreSQL, addressed by (symbol, timeframe, ts).
 
     `url=None` reads `MASSIVE_DATABASE_URL` and falls back to `$DAGSTER_HOME/candles.sqlite`.

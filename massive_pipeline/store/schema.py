@@ -197,3 +197,63 @@ snapshots = Table(
 )
 
 CANDLE_VALUE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "volume", "vwap", "trades")
+
+# -- broker comparisons (revision 0003) ----------------------------------------------------------
+BROKER_LENGTH = 32
+OFFSET_RULES: tuple[str, ...] = ("fixed", "new_york_close")
+
+# One row per bar of a broker's MT4/MT5 export. Rows belong to the file they came from
+# (`file_sha256`): importing the same file again replaces exactly its rows.
+broker_bars = Table(
+    "broker_bars",
+    metadata,
+    Column("broker", String(BROKER_LENGTH), primary_key=True),
+    Column("symbol", String(SYMBOL_LENGTH), primary_key=True),
+    Column("timeframe", String(4), primary_key=True),
+    Column("file_sha256", String(64), primary_key=True),
+    # the broker's stamp as written in the file (server time, no zone), kept as if it were UTC
+    Column("server_time", UtcTimestamp(), primary_key=True),
+    Column("ts", UtcTimestamp(), nullable=False),
+    Column("open", Double(), nullable=False),
+    Column("high", Double(), nullable=False),
+    Column("low", Double(), nullable=False),
+    Column("close", Double(), nullable=False),
+    Column("volume", Double(), nullable=False),
+    Column("real_volume", Double(), nullable=True),
+    Column("spread", Double(), nullable=True),
+    Column("file_name", Text(), nullable=False),
+    Column("imported_at", UtcTimestamp(), nullable=False),
+    _in("timeframe", _TIMEFRAMES, "ck_broker_bars_timeframe"),
+    Index("ix_broker_bars_series", "broker", "symbol", "timeframe", "ts"),
+)
+
+broker_comparisons = Table(
+    "broker_comparisons",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("broker", String(BROKER_LENGTH), nullable=False),
+    Column("symbol", String(SYMBOL_LENGTH), nullable=False),
+    Column("timeframe", String(4), nullable=False),
+    Column("period_start", UtcTimestamp(), nullable=True),
+    Column("period_end", UtcTimestamp(), nullable=True),
+    Column("offset_rule", String(16), nullable=False),
+    # broker minus UTC; for new_york_close the US-summer value (180)
+    Column("time_offset_minutes", Integer(), nullable=False),
+    Column("offset_source", String(16), nullable=False),
+    Column("offset_confidence", Double(), nullable=True),
+    Column("bars_compared", Integer(), nullable=False),
+    Column("mean_diff", Double(), nullable=True),
+    Column("std_diff", Double(), nullable=True),
+    Column("max_abs_diff", Double(), nullable=True),
+    Column("mean_diff_pips", Double(), nullable=True),
+    Column("pip_size", Double(), nullable=False),
+    Column("threshold_pips", Double(), nullable=False),
+    Column("recommended_offset", Double(), nullable=True),
+    # open/high/low statistics and the offset candidates' scores, as JSON text
+    Column("details", Text(), nullable=False),
+    Column("file_sha256", String(64), nullable=False),
+    Column("file_name", Text(), nullable=False),
+    Column("compared_at", UtcTimestamp(), nullable=False),
+    _in("offset_rule", OFFSET_RULES, "ck_broker_comparisons_offset_rule"),
+    Index("ix_broker_comparisons_series", "broker", "symbol", "timeframe", "compared_at"),
+)

@@ -217,7 +217,7 @@ def test_head_revision_constant_is_the_newest_packaged_script():
     script = ScriptDirectory.from_config(migrate.alembic_config())
     assert script.get_current_head() == HEAD_REVISION
     chain = [s.revision for s in script.walk_revisions(base="base", head="heads")]
-    assert chain == [HEAD_REVISION, migrate.BASELINE_REVISION]
+    assert chain == [HEAD_REVISION, "0002", migrate.BASELINE_REVISION]
     assert migrate.VERSION_TABLE != "alembic_version"
 
 
