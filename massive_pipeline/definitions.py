@@ -15,6 +15,7 @@ from collections.abc import Mapping
 
 from dagster import BetaWarning, Definitions, ExecutorDefinition, PreviewWarning
 
+from massive_pipeline.broker.definitions import build_broker_definitions
 from massive_pipeline.candles.assets import build_candle_assets
 from massive_pipeline.candles.jobs import build_candle_jobs, lane_executor
 from massive_pipeline.core.catalog import Catalog, load_catalog
@@ -97,6 +98,7 @@ def _compose(catalog: Catalog, resources: Mapping[str, object] | None, settings:
         build_operations_definitions(catalog, settings, _massive(resources.get("massive"))),
         build_quality_definitions(catalog, settings),
         build_features_definitions(catalog),
+        build_broker_definitions(catalog, settings),
     )
     return Definitions.merge(*parts)
 

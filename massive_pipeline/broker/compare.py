@@ -61,7 +61,11 @@ def _stats(diff: np.ndarray, pip: float) -> DiffStats:
 
 
 def compare_prices(
-    broker: pd.DataFrame, store: pd.DataFrame, *, pip_size: float, threshold_pips: float = DEFAULT_THRESHOLD_PIPS,
+    broker: pd.DataFrame,
+    store: pd.DataFrame,
+    *,
+    pip_size: float,
+    threshold_pips: float = DEFAULT_THRESHOLD_PIPS,
 ) -> PriceComparison:
     """Compare broker bars (`ts` in UTC, OHLC) with store bars (`ts`, OHLC) on their common bar starts.
 
@@ -77,7 +81,9 @@ def compare_prices(
     if joined.empty:
         raise ValueError("the broker's bars and the store's have no bar start in common")
     stats = {
-        name: _stats(joined[f"{name}_broker"].to_numpy(float) - joined[f"{name}_store"].to_numpy(float), pip_size)
+        name: _stats(
+            joined[f"{name}_broker"].to_numpy(float) - joined[f"{name}_store"].to_numpy(float), pip_size
+        )
         for name in PRICE_FIELDS
     }
     close = stats["close"]
@@ -85,7 +91,9 @@ def compare_prices(
     close_diff = joined["close_broker"] - joined["close_store"]
     daily = (
         pd.DataFrame({"day": joined["ts"].dt.floor("D"), "diff": close_diff})
-        .groupby("day")["diff"].agg(bars="size", mean_diff="mean").reset_index()
+        .groupby("day")["diff"]
+        .agg(bars="size", mean_diff="mean")
+        .reset_index()
     )
     daily["mean_diff_pips"] = daily["mean_diff"] / pip_size
     return PriceComparison(

@@ -52,14 +52,20 @@ class ComparisonOutcome:
             f"broker - store (pip {pip:g}):  {'mean':>12} {'std':>12} {'max |diff|':>12} {'mean pips':>10}",
         ]
         for name, s in p.fields.items():
-            out.append(f"  {name:<24}{s.mean:>+12.{digits}f} {s.std:>12.{digits}f} {s.max_abs:>12.{digits}f} "
-                       f"{s.mean_pips:>+10.2f}")
+            out.append(
+                f"  {name:<24}{s.mean:>+12.{digits}f} {s.std:>12.{digits}f} {s.max_abs:>12.{digits}f} "
+                f"{s.mean_pips:>+10.2f}"
+            )
         if p.recommended_offset is None:
-            out.append(f"recommended offset: none (|mean close diff| {abs(p.close.mean_pips):.2f} pips is within "
-                       f"{p.threshold_pips:g})")
+            out.append(
+                f"recommended offset: none (|mean close diff| {abs(p.close.mean_pips):.2f} pips is within "
+                f"{p.threshold_pips:g})"
+            )
         else:
-            out.append(f"recommended offset: {p.recommended_offset:+.{digits}f} (add to the store's prices to get the "
-                       f"broker's; |mean close diff| {abs(p.close.mean_pips):.2f} pips > {p.threshold_pips:g})")
+            out.append(
+                f"recommended offset: {p.recommended_offset:+.{digits}f} (add to the store's prices to get the "
+                f"broker's; |mean close diff| {abs(p.close.mean_pips):.2f} pips > {p.threshold_pips:g})"
+            )
         out.append(f"recorded as broker_comparisons id {self.comparison_id}")
         return out
 
@@ -72,8 +78,14 @@ def _store_window(store: CandleStore, spec: SymbolSpec, tf: Timeframe, export: B
 
 
 def compare_export(
-    store: CandleStore, spec: SymbolSpec, timeframe: Timeframe, broker: str, path: str | Path,
-    offset: OffsetRule | None = None, *, threshold_pips: float = DEFAULT_THRESHOLD_PIPS,
+    store: CandleStore,
+    spec: SymbolSpec,
+    timeframe: Timeframe,
+    broker: str,
+    path: str | Path,
+    offset: OffsetRule | None = None,
+    *,
+    threshold_pips: float = DEFAULT_THRESHOLD_PIPS,
 ) -> ComparisonOutcome:
     """Import `path` as `broker`'s bars of `spec` × `timeframe`, find or take the offset, compare and record.
 
@@ -84,8 +96,13 @@ def compare_export(
     stored = _store_window(store, spec, timeframe, export)
     bars = export.bars
     if offset is None:
-        finding = detect_offset(bars["server_time"], bars["close"], stored["ts"], stored["close"],
-                                what=f"the store's {spec.symbol} {timeframe.value} bars")
+        finding = detect_offset(
+            bars["server_time"],
+            bars["close"],
+            stored["ts"],
+            stored["close"],
+            what=f"the store's {spec.symbol} {timeframe.value} bars",
+        )
     else:
         finding = stated(offset)
     placed = bars.assign(ts=finding.rule.server_to_utc(bars["server_time"]))
@@ -93,25 +110,40 @@ def compare_export(
     try:
         prices = compare_prices(placed, stored, pip_size=spec.pip, threshold_pips=threshold_pips)
     except ValueError as exc:
-        raise ValueError(f"{export.file_name} with offset {finding.rule.label}: {exc} "
-                         f"({spec.symbol} {timeframe.value}: {len(stored)} stored bars in the period)") from None
+        raise ValueError(
+            f"{export.file_name} with offset {finding.rule.label}: {exc} "
+            f"({spec.symbol} {timeframe.value}: {len(stored)} stored bars in the period)"
+        ) from None
     details = {
         "fields": {name: s.as_dict() for name, s in prices.fields.items()},
         "format": export.format,
         "broker_bars": prices.broker_bars,
-        "runner_up": None if finding.runner_up is None else
-        {"rule": finding.runner_up.rule.label, "score": finding.runner_up.score},
+        "runner_up": None
+        if finding.runner_up is None
+        else {"rule": finding.runner_up.rule.label, "score": finding.runner_up.score},
         "score": finding.score,
         "ambiguous_with": list(finding.ambiguous_with),
     }
     comparison_id = store.record_broker_comparison(
-        broker, spec.symbol, timeframe,
-        period_start=prices.period_start, period_end=prices.period_end,
-        offset_rule=finding.rule.kind, time_offset_minutes=finding.rule.minutes, offset_source=finding.source,
-        offset_confidence=finding.confidence, bars_compared=prices.bars_compared,
-        mean_diff=prices.close.mean, std_diff=prices.close.std, max_abs_diff=prices.close.max_abs,
-        mean_diff_pips=prices.close.mean_pips, pip_size=prices.pip_size, threshold_pips=prices.threshold_pips,
-        recommended_offset=prices.recommended_offset, details=details,
-        file_sha256=export.sha256, file_name=export.file_name,
+        broker,
+        spec.symbol,
+        timeframe,
+        period_start=prices.period_start,
+        period_end=prices.period_end,
+        offset_rule=finding.rule.kind,
+        time_offset_minutes=finding.rule.minutes,
+        offset_source=finding.source,
+        offset_confidence=finding.confidence,
+        bars_compared=prices.bars_compared,
+        mean_diff=prices.close.mean,
+        std_diff=prices.close.std,
+        max_abs_diff=prices.close.max_abs,
+        mean_diff_pips=prices.close.mean_pips,
+        pip_size=prices.pip_size,
+        threshold_pips=prices.threshold_pips,
+        recommended_offset=prices.recommended_offset,
+        details=details,
+        file_sha256=export.sha256,
+        file_name=export.file_name,
     )
     return ComparisonOutcome(broker, spec, timeframe, export, finding, prices, comparison_id)

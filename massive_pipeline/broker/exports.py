@@ -24,7 +24,16 @@ import pandas as pd
 
 ExportFormat = Literal["mt4", "mt5"]
 MT5_COLUMNS: tuple[str, ...] = ("DATE", "TIME", "OPEN", "HIGH", "LOW", "CLOSE", "TICKVOL", "VOL", "SPREAD")
-BAR_COLUMNS: tuple[str, ...] = ("server_time", "open", "high", "low", "close", "volume", "real_volume", "spread")
+BAR_COLUMNS: tuple[str, ...] = (
+    "server_time",
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "real_volume",
+    "spread",
+)
 SHOWN_BAD_LINES = 5
 
 _DATE_RE = re.compile(r"^(\d{4})[.\-/](\d{2})[.\-/](\d{2})$")
@@ -77,7 +86,9 @@ def _stamp(date: str, time: str | None) -> pd.Timestamp:
     try:
         return pd.Timestamp(int(dm[1]), int(dm[2]), int(dm[3]), hour, minute, second)
     except ValueError as exc:
-        raise ValueError(f"{date} {time or ''} is not a valid date and time ({exc})".replace("  ", " ")) from None
+        raise ValueError(
+            f"{date} {time or ''} is not a valid date and time ({exc})".replace("  ", " ")
+        ) from None
 
 
 def _number(text: str, name: str) -> float:
@@ -90,8 +101,17 @@ def _number(text: str, name: str) -> float:
     return value
 
 
-def _bar(date: str, time: str | None, o: str, h: str, low: str, c: str, vol: str,
-         real: str | None, spread: str | None) -> tuple[object, ...]:
+def _bar(
+    date: str,
+    time: str | None,
+    o: str,
+    h: str,
+    low: str,
+    c: str,
+    vol: str,
+    real: str | None,
+    spread: str | None,
+) -> tuple[object, ...]:
     ts = _stamp(date, time)
     op, hi, lo, cl = (_number(v, n) for v, n in ((o, "open"), (h, "high"), (low, "low"), (c, "close")))
     if min(op, hi, lo, cl) <= 0:
@@ -157,7 +177,9 @@ def parse_export(data: bytes, source: str = "<export>") -> BrokerExport:
     if bad:
         shown = "; ".join(bad[:SHOWN_BAD_LINES])
         more = f" (and {len(bad) - SHOWN_BAD_LINES} more)" if len(bad) > SHOWN_BAD_LINES else ""
-        raise BrokerExportError(f"{source}: {len(bad)} bad line(s) in the {fmt.upper()} export: {shown}{more}")
+        raise BrokerExportError(
+            f"{source}: {len(bad)} bad line(s) in the {fmt.upper()} export: {shown}{more}"
+        )
     if not bars:
         raise BrokerExportError(f"{source}: the {fmt.upper()} export has no bars")
     frame = pd.DataFrame(bars, columns=list(BAR_COLUMNS))
@@ -171,7 +193,9 @@ def parse_export(data: bytes, source: str = "<export>") -> BrokerExport:
 def _mt4_line(line: str) -> tuple[object, ...]:
     parts = [p.strip() for p in line.split(",")]
     if len(parts) != 7:
-        raise ValueError(f"expected 7 comma-separated fields (date,time,open,high,low,close,volume), got {len(parts)}")
+        raise ValueError(
+            f"expected 7 comma-separated fields (date,time,open,high,low,close,volume), got {len(parts)}"
+        )
     return _bar(*parts, real=None, spread=None)
 
 
@@ -184,9 +208,15 @@ def _mt5_line(line: str, columns: dict[str, int]) -> tuple[object, ...]:
         return parts[columns[name]] if name in columns else None
 
     return _bar(
-        parts[columns["DATE"]], field("TIME"), parts[columns["OPEN"]], parts[columns["HIGH"]],
-        parts[columns["LOW"]], parts[columns["CLOSE"]], parts[columns["TICKVOL"]],
-        real=field("VOL"), spread=field("SPREAD"),
+        parts[columns["DATE"]],
+        field("TIME"),
+        parts[columns["OPEN"]],
+        parts[columns["HIGH"]],
+        parts[columns["LOW"]],
+        parts[columns["CLOSE"]],
+        parts[columns["TICKVOL"]],
+        real=field("VOL"),
+        spread=field("SPREAD"),
     )
 
 
@@ -200,4 +230,3 @@ def read_export(path: str | Path) -> BrokerExport:
     except OSError as exc:
         raise BrokerExportError(f"{file}: cannot be read ({exc.strerror or exc})") from None
     return parse_export(data, str(file))
-

@@ -18,7 +18,7 @@ Candidates matching fewer than `MIN_MATCHED` bars are not scored.
 candidate that puts the bars differently, measured on the bars the two place differently: the
 best's return correlation there minus the runner-up's (a runner-up matching fewer than
 `MIN_MATCHED` of them counts 0). So it is a correlation difference, 0 to 2: about 1 means the
-runner-up shows no correlation where the two disagree; below 0.5 the detection should not be
+runner-up shows no correlation where the two disagree; below 0.2 the detection should not be
 trusted and the offset be stated. Measured on the whole file instead, the margin of the
 New-York-close rule over fixed +03:00 would only say how much of the file lies in US winter.
 Candidates that place every bar of the file at the same UTC instant cannot be told apart by any
@@ -88,7 +88,9 @@ class OffsetRule:
             return "new_york_close (UTC+2 outside US daylight saving time, UTC+3 within)"
         return f"fixed UTC{self.label}"
 
-    def server_to_utc(self, server_times: pd.Series | pd.DatetimeIndex | Sequence[pd.Timestamp]) -> pd.DatetimeIndex:
+    def server_to_utc(
+        self, server_times: pd.Series | pd.DatetimeIndex | Sequence[pd.Timestamp]
+    ) -> pd.DatetimeIndex:
         """The UTC instants of naive server-time stamps.
 
         For the New-York-close rule a stamp s is s − 3 h when New York is on daylight saving time
@@ -171,8 +173,13 @@ def stated(rule: OffsetRule) -> OffsetFinding:
     return OffsetFinding(rule=rule, source="stated")
 
 
-def _score(utc_ns: np.ndarray, broker_close: np.ndarray, store_ns: np.ndarray, store_close: np.ndarray,
-           min_matched: int) -> tuple[int, float]:
+def _score(
+    utc_ns: np.ndarray,
+    broker_close: np.ndarray,
+    store_ns: np.ndarray,
+    store_close: np.ndarray,
+    min_matched: int,
+) -> tuple[int, float]:
     """(matched bars, return correlation) of one placement of the broker's bars."""
     order = np.argsort(utc_ns, kind="stable")
     placed, close = utc_ns[order], broker_close[order]
@@ -189,8 +196,15 @@ def _score(utc_ns: np.ndarray, broker_close: np.ndarray, store_ns: np.ndarray, s
     return matched, float(np.corrcoef(rb, rs)[0, 1])
 
 
-def _margin(best_ns: np.ndarray, other_ns: np.ndarray, close: np.ndarray, store_ns: np.ndarray,
-            store_close: np.ndarray, min_matched: int, fallback: float) -> float:
+def _margin(
+    best_ns: np.ndarray,
+    other_ns: np.ndarray,
+    close: np.ndarray,
+    store_ns: np.ndarray,
+    store_close: np.ndarray,
+    min_matched: int,
+    fallback: float,
+) -> float:
     """Best minus runner-up on the bars they place differently (module docstring)."""
     _, best = _score(best_ns, close, store_ns, store_close, min_matched)
     if math.isnan(best):
@@ -200,8 +214,13 @@ def _margin(best_ns: np.ndarray, other_ns: np.ndarray, close: np.ndarray, store_
 
 
 def detect_offset(
-    server_times: pd.Series, broker_close: pd.Series, store_ts: pd.Series, store_close: pd.Series, *,
-    min_matched: int = MIN_MATCHED, what: str = "the store's bars",
+    server_times: pd.Series,
+    broker_close: pd.Series,
+    store_ts: pd.Series,
+    store_close: pd.Series,
+    *,
+    min_matched: int = MIN_MATCHED,
+    what: str = "the store's bars",
 ) -> OffsetFinding:
     """Score every candidate rule (module docstring) and return the best with its confidence."""
     store_order = np.argsort(pd.DatetimeIndex(store_ts).asi8, kind="stable")
@@ -212,7 +231,9 @@ def detect_offset(
     scores: list[CandidateScore] = []
     for rule in candidate_rules():
         utc_ns = rule.server_to_utc(server_times).asi8
-        matched, score = _score(utc_ns, b_close, store_ns, s_close, min_matched) if len(store_ns) else (0, math.nan)
+        matched, score = (
+            _score(utc_ns, b_close, store_ns, s_close, min_matched) if len(store_ns) else (0, math.nan)
+        )
         placements[rule] = utc_ns
         scores.append(CandidateScore(rule, matched, score))
     eligible = [c for c in scores if not math.isnan(c.score)]
@@ -232,8 +253,15 @@ def detect_offset(
     confidence = best.score
     if runner_up is not None:
         differ = placements[best.rule] != placements[runner_up.rule]
-        confidence = _margin(placements[best.rule][differ], placements[runner_up.rule][differ], b_close[differ],
-                             store_ns, s_close, min_matched, fallback=best.score - runner_up.score)
+        confidence = _margin(
+            placements[best.rule][differ],
+            placements[runner_up.rule][differ],
+            b_close[differ],
+            store_ns,
+            s_close,
+            min_matched,
+            fallback=best.score - runner_up.score,
+        )
     return OffsetFinding(
         rule=best.rule,
         source="detected",

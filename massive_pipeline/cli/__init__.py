@@ -11,10 +11,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from massive_pipeline.cli import candles, demo, operations, quality, serve, store, ui
+from massive_pipeline.cli import broker, candles, demo, operations, quality, serve, store, ui
 from massive_pipeline.cli.args import UsageError
 
-COMMAND_GROUPS = (demo, ui, candles, quality, operations, store, serve)
+COMMAND_GROUPS = (demo, ui, candles, quality, operations, store, serve, broker)
 
 __all__ = ["UsageError", "build_parser", "main"]
 

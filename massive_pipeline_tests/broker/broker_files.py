@@ -24,8 +24,9 @@ _TIMESPAN = {Timeframe.M15: (15, "minute"), Timeframe.H1: (1, "hour")}
 MT5_HEADER = "<DATE>\t<TIME>\t<OPEN>\t<HIGH>\t<LOW>\t<CLOSE>\t<TICKVOL>\t<VOL>\t<SPREAD>\n"
 
 
-def store_server_bars(server: DevServer, store: CandleStore, ticker: str, symbol: str, tf: Timeframe,
-                      start: str, end: str) -> pd.DataFrame:
+def store_server_bars(
+    server: DevServer, store: CandleStore, ticker: str, symbol: str, tf: Timeframe, start: str, end: str
+) -> pd.DataFrame:
     """Fetch `ticker`'s `tf` bars in [start, end) from the bundled server, store them, return them."""
     lo, hi = pd.Timestamp(start, tz="UTC"), pd.Timestamp(end, tz="UTC")
     multiplier, timespan = _TIMESPAN[tf]

@@ -60,7 +60,10 @@ def upgrade() -> None:
         sa.Column("offset_source", sa.String(16), nullable=False),
         sa.Column("offset_confidence", sa.Double(), nullable=True),
         sa.Column("bars_compared", sa.Integer(), nullable=False),
-        *(sa.Column(c, sa.Double(), nullable=True) for c in ("mean_diff", "std_diff", "max_abs_diff", "mean_diff_pips")),
+        *(
+            sa.Column(c, sa.Double(), nullable=True)
+            for c in ("mean_diff", "std_diff", "max_abs_diff", "mean_diff_pips")
+        ),
         sa.Column("pip_size", sa.Double(), nullable=False),
         sa.Column("threshold_pips", sa.Double(), nullable=False),
         sa.Column("recommended_offset", sa.Double(), nullable=True),
