@@ -18,6 +18,7 @@ from massive_pipeline.core.catalog import (
     UnknownSymbolError,
     default_catalog,
     load_catalog,
+    parse_catalog,
 )
 from massive_pipeline.core.timeframes import Timeframe
 
@@ -352,3 +353,17 @@ def test_by_priority_puts_critical_first(packaged):
     assert {s.symbol for s in ordered[:3]} == {"XAUUSD", "EURUSD", "BTCUSD"}
     ranks = [s.priority.rank for s in ordered]
     assert ranks == sorted(ranks)
+
+
+# -- pip size (broker comparisons) ---------------------------------------------------------------
+
+
+def test_pip_size_defaults_by_asset_class_and_precision_and_can_be_set():
+    packaged = load_catalog()
+    assert {s: packaged.get(s).pip for s in ("EURUSD", "USDJPY", "XAUUSD", "XAGUSD", "BTCUSD", "SPX500")} == {
+        "EURUSD": 0.0001, "USDJPY": 0.01, "XAUUSD": 0.01, "XAGUSD": 0.001, "BTCUSD": 0.01, "SPX500": 1.0,
+    }
+    entry = '{symbol: XAUUSD, ticker: "C:XAUUSD", asset_class: metal, priority: high, calendar: metals, start: 2025-01-01'
+    assert parse_catalog(f"symbols:\n  - {entry}, pip_size: 0.1}}\n").get("XAUUSD").pip == 0.1
+    with pytest.raises(CatalogError, match=r"entry #1 \(XAUUSD\): field 'pip_size': must be a positive number"):
+        parse_catalog(f"symbols:\n  - {entry}, pip_size: -1}}\n")
