@@ -24,6 +24,7 @@ from massive_pipeline.candles.jobs import build_candle_jobs
 from massive_pipeline.cli.launch import run_candle_backfill
 from massive_pipeline.core.catalog import load_catalog
 from massive_pipeline.core.timeframes import parse_timeframes
+from massive_pipeline.resources.candle_io_manager import CANDLE_IO_MANAGER_KEY, CandleIOManager
 from massive_pipeline.resources.candle_store import CandleStoreResource
 from massive_pipeline.resources.massive import MassiveResource
 from massive_pipeline.testing.devserver import DevServer
@@ -149,6 +150,7 @@ def reference_store(root: Path, server: DevServer, catalog: Path, symbols: str, 
             "massive": MassiveResource(api_key="reference-key", base_url=server.url, rate_limit_per_minute=100_000,
                                        limiter_url=f"sqlite:///{root / 'limiter.sqlite'}"),
             "candle_store": CandleStoreResource(database_url=url),
+            CANDLE_IO_MANAGER_KEY: CandleIOManager(database_url=url),
         },
     )
     with DagsterInstance.ephemeral() as instance:

@@ -29,6 +29,7 @@ from massive_pipeline.cli.launch import BackfillError, run_candle_backfill
 from massive_pipeline.core.catalog import load_catalog
 from massive_pipeline.core.timeframes import Timeframe
 from massive_pipeline.massive import MassiveClient
+from massive_pipeline.resources.candle_io_manager import CANDLE_IO_MANAGER_KEY, CandleIOManager
 from massive_pipeline.resources.candle_store import CandleStoreResource
 from massive_pipeline.resources.massive import MassiveResource
 from massive_pipeline.store import CandleStore
@@ -139,6 +140,7 @@ def test_backfill_under_every_fault_at_once(tmp_path: Path, server: DevServer, c
                 limiter_url=f"sqlite:///{tmp_path / 'limiter.sqlite'}", timeout_seconds=TIMEOUT, max_retries=6,
             ),
             "candle_store": CandleStoreResource(database_url=url),
+            CANDLE_IO_MANAGER_KEY: CandleIOManager(database_url=url),
         },
     )
     caplog.set_level(logging.WARNING, logger="massive_pipeline")
