@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -345,7 +346,7 @@ def test_a_killed_waiter_stops_counting_as_waiting(backend_url, tmp_path):
     lease = 0.5
     with SharedRateLimiter(1, 60.0, backend_url=backend_url) as limiter:
         limiter.acquire()  # the window's only token: the next request waits a minute
-        env = pipeline_env(PYTHONPATH=str(ROOT))
+        env = pipeline_env(PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
         waiter = start([sys.executable, "-c", _WAITER, backend_url, str(lease)], env=env,
                                  log=tmp_path / "waiter.log", name="waiting process")
         try:

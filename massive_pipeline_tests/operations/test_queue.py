@@ -111,9 +111,16 @@ def requested(data) -> dict[str, RunRequest]:
 
 
 def add_run(instance: DagsterInstance, symbol: str, status: DagsterRunStatus, requested_at: str) -> str:
-    run = DagsterRun(job_name=DAILY_JOB, run_id=make_new_run_id(), status=status,
+    """A queue run in `status`. A failed one is stored started and then failed through its run event, as a
+    real run fails: Dagster stamps an inserted run with the database's clock and a run event with the
+    process's, so a run inserted as FAILURE would carry a stamp no real failure has."""
+    failed = status is DagsterRunStatus.FAILURE
+    run = DagsterRun(job_name=DAILY_JOB, run_id=make_new_run_id(),
+                     status=DagsterRunStatus.STARTED if failed else status,
                      tags={PURPOSE_TAG: "secondary_refresh", SYMBOL_TAG: symbol, REQUESTED_AT_TAG: requested_at})
     instance.add_run(run)
+    if failed:
+        instance.report_run_failed(run, message="the provider refused the request")
     return run.run_id
 
 
