@@ -1,45 +1,46 @@
-"""One page of candles as numpy columns: the form both backends decode into and every output is built from.
+"""One page of candles: the store's Arrow table of it, plus the symbol and timestamp of each row as numpy.
 
-Keeping a page as plain arrays (symbol codes, int64 nanosecond timestamps, float/int values
-with explicit NULL masks) lets the PostgreSQL and SQLite paths share one set of frame builders
-and one keyset driver, and lets pages be concatenated without going through pandas.
+The store's bulk read (store/bulk_read_postgres.py, store/bulk_read_sqlite.py) hands each page
+over as an Arrow table of fixed types with real NULLs; the reader keeps it as it is, so pages
+concatenate without a trip through pandas and every output (pandas, Arrow, polars) is built
+from the same columns. Keyset paging and the existence check need only each row's symbol (its
+position in the request's sorted symbol list) and timestamp, kept beside the table as arrays.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
+import pyarrow as pa
 
-# Columns that may be NULL in the store; each has a boolean mask in `Batch.nulls`.
-NULLABLE: tuple[str, ...] = ("vwap", "trades")
-DTYPES: dict[str, str] = {
-    "open": "float64",
-    "high": "float64",
-    "low": "float64",
-    "close": "float64",
-    "volume": "float64",
-    "vwap": "float64",
-    "trades": "int64",
-    "source": "object",
-    "ingested_at": "int64",
-    "complete": "bool",
-}
+from massive_pipeline.store.bar_query import CODE, BarQuery
+from massive_pipeline.store.bar_table import bar_schema
 
 
 @dataclass(frozen=True)
 class Batch:
-    """Rows sorted by (symbol, ts): `codes` index `symbols`; timestamps are epoch nanoseconds UTC."""
+    """Rows sorted by (symbol, ts): `codes` index `symbols`; `ts_ns` epoch nanoseconds UTC; `table` the columns."""
 
     symbols: tuple[str, ...]
     codes: np.ndarray
     ts_ns: np.ndarray
-    values: dict[str, np.ndarray] = field(default_factory=dict)
-    nulls: dict[str, np.ndarray] = field(default_factory=dict)
+    table: pa.Table | None = None
 
     def __len__(self) -> int:
         return len(self.ts_ns)
+
+    @classmethod
+    def of(cls, symbols: tuple[str, ...], query: BarQuery, table: pa.Table) -> Batch:
+        """A page the store read for `query`, its codes made positions in `symbols` (the whole request's)."""
+        if CODE in table.column_names:  # `query.symbols` is the request's list: positions agree
+            codes = table.column(CODE).to_numpy().astype(np.int32, copy=False)
+            table = table.drop_columns([CODE])
+        else:  # one symbol: a single-symbol request, or the continuation of one symbol
+            codes = np.full(table.num_rows, symbols.index(query.symbols[0]), dtype=np.int32)
+        ts_ns = table.column("ts").cast(pa.int64()).to_numpy()
+        return cls(symbols, codes, ts_ns, table)
 
     def present_codes(self) -> set[int]:
         """Which symbols have at least one row in this batch (rows are grouped by symbol)."""
@@ -50,13 +51,8 @@ class Batch:
 
     def head(self, n: int) -> Batch:
         """The first `n` rows (views, no copy)."""
-        return Batch(
-            symbols=self.symbols,
-            codes=self.codes[:n],
-            ts_ns=self.ts_ns[:n],
-            values={c: v[:n] for c, v in self.values.items()},
-            nulls={c: v[:n] for c, v in self.nulls.items()},
-        )
+        table = None if self.table is None else self.table.slice(0, n)
+        return Batch(self.symbols, self.codes[:n], self.ts_ns[:n], table)
 
     def symbol_at(self, row: int) -> str:
         return self.symbols[int(self.codes[row])]
@@ -64,9 +60,8 @@ class Batch:
     @classmethod
     def empty(cls, symbols: tuple[str, ...], columns: Sequence[str]) -> Batch:
         return cls(
-            symbols=symbols,
-            codes=np.empty(0, dtype=np.int32),
-            ts_ns=np.empty(0, dtype=np.int64),
-            values={c: np.empty(0, dtype=DTYPES[c]) for c in columns},
-            nulls={c: np.empty(0, dtype=bool) for c in columns if c in NULLABLE},
+            symbols,
+            np.empty(0, dtype=np.int32),
+            np.empty(0, dtype=np.int64),
+            bar_schema(columns).empty_table(),
         )

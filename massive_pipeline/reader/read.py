@@ -1,7 +1,8 @@
 """`read_candles` and `iter_candles`: the candles of any store as one frame, or as bounded chunks.
 
-Both read the store that `MASSIVE_DATABASE_URL` names (or `url=`), through the backend's fastest
-sound path (postgres_copy.py, sqlite_read.py), inside one read-only snapshot. A whole read is one
+Both read the store that `MASSIVE_DATABASE_URL` names (or `url=`), through the store's bulk read
+paths (ADBC on PostgreSQL, postgres_adbc.py; sqlite3 into numpy on SQLite, sqlite_read.py),
+inside one read-only snapshot. A whole read is one
 query however many symbols it covers; a chunked read is one query per chunk (pages.py). A
 symbol the store holds no bars of at that timeframe is an error naming it; a stored symbol with
 no bars in the range gives an empty frame with the usual dtypes.
@@ -15,22 +16,17 @@ from contextlib import AbstractContextManager, contextmanager
 from datetime import timedelta
 from typing import Any
 
-import psycopg
 from adbc_driver_manager import Error as AdbcError
+from adbc_driver_manager import OperationalError as AdbcOperationalError
 from sqlalchemy.engine import URL
 
-from massive_pipeline.reader import sqlite_read
+from massive_pipeline.reader import postgres_adbc, sqlite_read
 from massive_pipeline.reader.batch import Batch
-
-try:  # the measured fastest (postgres_adbc.py); psycopg's binary COPY where the ADBC driver cannot load
-    from massive_pipeline.reader import postgres_adbc as postgres
-except ImportError:  # pragma: no cover - adbc-driver-postgresql is a dependency
-    from massive_pipeline.reader import postgres_copy as postgres
 from massive_pipeline.reader.errors import NoSuchSeriesError
 from massive_pipeline.reader.frames import build, concat, polars_module
 from massive_pipeline.reader.pages import Page, iter_pages
 from massive_pipeline.reader.request import ReadRequest, make_request, positive_int, positive_span
-from massive_pipeline.reader.sql import PG, SQLITE, missing_series_query, stored_symbols_query
+from massive_pipeline.reader.sql import PG, SQLITE, bar_query, missing_series_query, stored_symbols_query
 from massive_pipeline.store.engine import mask_url, parse_store_url, resolve_database_url, unavailable
 from massive_pipeline.store.errors import StoreError
 
@@ -54,14 +50,14 @@ def _translated(url: URL, operation: str) -> Iterator[None]:
         yield
     except (StoreError, ValueError, ImportError):
         raise
-    except psycopg.OperationalError as err:
+    except AdbcOperationalError as err:
         raise unavailable(url, operation, err) from err
-    except (AdbcError, psycopg.Error, sqlite3.Error) as err:
+    except (AdbcError, sqlite3.Error) as err:
         if _no_table(err):
             raise StoreError(
                 f"candle store {mask_url(url)} has no candles table: no candle was ever stored there"
             ) from err
-        text = " ".join(str(err).split())
+        text = " ".join(str(err).split()).split(" Query was: ")[0]  # ADBC appends the whole SQL text
         if url.password:
             text = text.replace(str(url.password), "***")
         raise StoreError(f"candle store {mask_url(url)}: {operation} failed: {text}") from err
@@ -73,18 +69,17 @@ class _Reader:
     def __init__(self, url: URL, request: ReadRequest) -> None:
         self.url, self.request = url, request
         self.dialect = PG if url.get_backend_name() == "postgresql" else SQLITE
+        self.backend = postgres_adbc if self.dialect == PG else sqlite_read
 
     def open(self) -> AbstractContextManager[Any]:
-        return (postgres if self.dialect == PG else sqlite_read).snapshot(self.url)
+        return self.backend.snapshot(self.url)
 
     def fetch(self, conn: Any, page: Page) -> Batch:
-        module = postgres if self.dialect == PG else sqlite_read
-        return module.fetch_page(conn, self.request, page)
+        query = bar_query(self.request, page)
+        return Batch.of(self.request.symbols, query, self.backend.fetch(conn, query))
 
     def query(self, conn: Any, sql: str, params: list[object]) -> list[tuple[Any, ...]]:
-        if self.dialect == PG:
-            return postgres.query(conn, sql, params)
-        return list(conn.execute(sql, params).fetchall())
+        return self.backend.query(conn, sql, params)
 
     def check_series(self, conn: Any, symbols: Sequence[str]) -> None:
         """Raise `NoSuchSeriesError` for the first of `symbols` the store holds no bars of."""
@@ -134,7 +129,7 @@ def read_candles(
         batches = list(iter_pages(request, lambda page: reader.fetch(conn, page), chunk_rows=None, span=None))
         present = set().union(*(b.present_codes() for b in batches))
         reader.check_series(conn, [s for i, s in enumerate(request.symbols) if i not in present])
-    return build(concat(batches, request.symbols, request.columns), request.columns, request.output)
+    return build(concat(batches, request.symbols, request.columns), request.output)
 
 
 def iter_candles(
@@ -173,4 +168,4 @@ def _iterate(reader: _Reader, request: ReadRequest, rows: int | None, span: Any)
     with _translated(reader.url, operation), reader.open() as conn:
         reader.check_series(conn, request.symbols)
         for batch in iter_pages(request, lambda page: reader.fetch(conn, page), chunk_rows=rows, span=span):
-            yield build(batch, request.columns, request.output)
+            yield build(batch, request.output)

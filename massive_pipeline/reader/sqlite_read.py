@@ -1,11 +1,8 @@
-"""SQLite read path: the page's rows streamed from the sqlite3 cursor straight into a numpy record array.
+"""SQLite read path of the reader: its own read-only connection, every page inside one read transaction.
 
-SQLite has no bulk binary export; the cheapest way from its cursor to columns is
-`np.fromiter(cursor, structured dtype)`, which converts each row tuple in C without holding a
-list of a million tuples. Nullable columns arrive as `coalesce` plus an IS NULL flag (sql.py),
-so every field has a fixed numpy type; timestamps are the store's epoch milliseconds.
-
-The file is opened read-only by URI (`mode=ro`): a reader pointed at a path where nothing was
+The query of a page is the store's bulk read (store/bulk_read_sqlite.py: rows streamed from the
+cursor into a numpy record array, NULLs as flag bits, sources as small codes). What is the
+reader's own here is the connection. The file is opened read-only by URI (`mode=ro`): a reader pointed at a path where nothing was
 stored gets a clear error instead of a new empty database, and can never write. Pages of one
 read share a single read transaction, which in WAL mode is one consistent snapshot.
 """
@@ -16,32 +13,16 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
-import numpy as np
+import pyarrow as pa
 from sqlalchemy.engine import URL
 
-from massive_pipeline.reader.batch import Batch
-from massive_pipeline.reader.pages import Page
-from massive_pipeline.reader.request import ReadRequest
-from massive_pipeline.reader.sql import SQLITE, page_query, selected
+from massive_pipeline.store import bulk_read_sqlite
+from massive_pipeline.store.bar_query import BarQuery
 from massive_pipeline.store.engine import SQLITE_BUSY_TIMEOUT_MS, mask_url
-from massive_pipeline.store.epochs import NS_PER_MS, epoch_ms
 from massive_pipeline.store.errors import StoreUnavailableError
-from massive_pipeline.store.schema import SOURCE_LENGTH
-
-_ROW_DTYPES: dict[str, str] = {
-    "open": "f8",
-    "high": "f8",
-    "low": "f8",
-    "close": "f8",
-    "volume": "f8",
-    "vwap": "f8",
-    "trades": "i8",
-    "ingested_at": "i8",
-    "complete": "?",
-    "source": f"U{SOURCE_LENGTH}",
-}
 
 
 def database_path(url: URL) -> Path:
@@ -71,36 +52,9 @@ def snapshot(url: URL) -> Iterator[sqlite3.Connection]:
         conn.close()
 
 
-def _row_dtype(request: ReadRequest) -> np.dtype:
-    layout = [("code", "i4"), ("ts", "i8")]
-    for s in selected(request.columns):
-        layout.append((f"{s.column}_null", "?") if s.null_flag else (s.column, _ROW_DTYPES[s.column]))
-    return np.dtype(layout)
+def query(conn: sqlite3.Connection, sql: str, params: list[object]) -> list[tuple[Any, ...]]:
+    return list(conn.execute(sql, params).fetchall())
 
 
-def fetch_page(conn: sqlite3.Connection, request: ReadRequest, page: Page) -> Batch:
-    """Run one page and convert its rows to a `Batch`."""
-    sql, params = page_query(SQLITE, request, page, epoch_ms)
-    cursor = conn.execute(sql, params)
-    try:
-        records = np.fromiter(cursor, dtype=_row_dtype(request))
-    finally:
-        cursor.close()
-    values: dict[str, np.ndarray] = {}
-    nulls: dict[str, np.ndarray] = {}
-    for s in selected(request.columns):
-        if s.null_flag:
-            nulls[s.column] = records[f"{s.column}_null"]
-        elif s.column == "ingested_at":
-            values[s.column] = records[s.column] * NS_PER_MS
-        elif s.column == "source":
-            values[s.column] = records[s.column].astype(object)
-        else:
-            values[s.column] = records[s.column]
-    return Batch(
-        symbols=request.symbols,
-        codes=records["code"],
-        ts_ns=records["ts"] * NS_PER_MS,
-        values=values,
-        nulls=nulls,
-    )
+def fetch(conn: sqlite3.Connection, bars: BarQuery) -> pa.Table:
+    return bulk_read_sqlite.fetch(conn, bars)

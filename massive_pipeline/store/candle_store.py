@@ -17,11 +17,13 @@ import pandas as pd
 from sqlalchemy import BigInteger, ColumnElement, and_, cast, delete, extract, func, select, type_coerce
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.sql import Select
 
 from massive_pipeline.core.timeframes import Timeframe, parse_timeframe
 from massive_pipeline.core.timeutil import to_utc
-from massive_pipeline.store import bulk_postgres, bulk_sqlite, migrate
+from massive_pipeline.store import bulk_postgres, bulk_read_postgres, bulk_read_sqlite, bulk_sqlite, migrate
+from massive_pipeline.store.adbc_pool import AdbcPool
+from massive_pipeline.store.bar_query import BarQuery
+from massive_pipeline.store.bar_table import to_frame
 from massive_pipeline.store.bars import prepare_bars
 from massive_pipeline.store.broker_tables import BrokerTablesMixin
 from massive_pipeline.store.checksum import checksum_chunks
@@ -53,9 +55,6 @@ from massive_pipeline.store.window_merge import (
     plan_merge,
 )
 
-READ_COLUMNS: tuple[str, ...] = (
-    "ts", "open", "high", "low", "close", "volume", "vwap", "trades", "source", "ingested_at", "complete",
-)
 SYNC_COLUMNS: tuple[str, ...] = (
     "symbol", "timeframe", "last_sync_at", "last_bar_ts", "rows", "status", "error", "updated_at",
 )
@@ -112,6 +111,11 @@ class CandleStore(SideTablesMixin, RevisionsMixin, BrokerTablesMixin):
         self.url_display: str = mask_url(self._url)
         self.dialect: str = self._url.get_backend_name()
         self._engine = create_store_engine(self._url)
+        # Bulk reads on PostgreSQL go through ADBC (bulk_read_postgres.py), on connections kept here.
+        url = self._url  # not `self`: the pool must not keep the store alive
+        self._adbc: AdbcPool | None = (
+            AdbcPool(lambda: bulk_read_postgres.connect(url)) if self.dialect == "postgresql" else None
+        )
 
     def __repr__(self) -> str:
         return f"CandleStore({self.url_display!r})"
@@ -130,6 +134,8 @@ class CandleStore(SideTablesMixin, RevisionsMixin, BrokerTablesMixin):
     def dispose(self) -> None:
         """Close pooled connections (call before forking or at shutdown)."""
         self._engine.dispose()
+        if self._adbc is not None:
+            self._adbc.dispose()
 
     @contextmanager
     def _transaction(self, operation: str, *, write: bool = False) -> Iterator[Connection]:
@@ -293,13 +299,10 @@ class CandleStore(SideTablesMixin, RevisionsMixin, BrokerTablesMixin):
         `include_forming=False` leaves such bars out (exports, training sets).
         """
         sym, tf = check_symbol(symbol), check_timeframe(timeframe)
-        conds = self._filters(sym, tf, start, end)
-        if not include_forming:
-            conds.append(candles.c.complete.is_(True))
-        query = self._bars_query(conds).order_by(candles.c.ts)
-        with self._transaction(f"read({sym} {tf})") as conn:
-            rows = conn.execute(query).all()
-        return _candle_frame(rows)
+        query = BarQuery(
+            (sym,), tf, optional_bound(start, "start"), optional_bound(end, "end"), include_forming=include_forming
+        )
+        return self._bulk_read(query, f"read({sym} {tf})")
 
     def read_before(
         self, symbol: str, timeframe: Timeframe | str, before: pd.Timestamp, count: int, *,
@@ -313,22 +316,26 @@ class CandleStore(SideTablesMixin, RevisionsMixin, BrokerTablesMixin):
         sym, tf = check_symbol(symbol), check_timeframe(timeframe)
         if not isinstance(count, int) or isinstance(count, bool) or count < 0:
             raise ValueError(f"count must be a non-negative integer, got {count!r}")
-        conds = self._filters(sym, tf, None, before)
-        if not include_forming:
-            conds.append(candles.c.complete.is_(True))
-        query = self._bars_query(conds).order_by(candles.c.ts.desc()).limit(count)
-        with self._transaction(f"read_before({sym} {tf})") as conn:
-            rows = conn.execute(query).all()
-        return _candle_frame(rows[::-1])
+        query = BarQuery(
+            (sym,), tf, end=bound(before, "before"), include_forming=include_forming, limit=count, newest_first=True
+        )
+        return self._bulk_read(query, f"read_before({sym} {tf})")
 
-    def _bars_query(self, conds: list[ColumnElement[bool]]) -> Select[Any]:
-        """The `read` frame's columns of the bars matching `conds`, timestamps as epoch microseconds."""
-        return select(
-            self._epoch_us(candles.c.ts),
-            candles.c.open, candles.c.high, candles.c.low, candles.c.close, candles.c.volume,
-            candles.c.vwap, candles.c.trades, candles.c.source,
-            self._epoch_us(candles.c.ingested_at), candles.c.complete,
-        ).where(*conds)
+    def _bulk_read(self, query: BarQuery, operation: str) -> pd.DataFrame:
+        """`query` through the backend's bulk path as the `read` frame, without a Python object per row.
+
+        PostgreSQL: ADBC on one of the store's kept connections (bulk_read_postgres.py), one
+        statement, so one snapshot. SQLite: the engine's own sqlite3 connection, inside a read
+        transaction (bulk_read_sqlite.py runs two statements that must see the same rows).
+        """
+        if self._adbc is not None:
+            pool = self._adbc
+            with translate_errors(self._url, operation):
+                table = pool.run(lambda conn: bulk_read_postgres.fetch(conn, query))
+        else:
+            with self._transaction(operation) as conn:
+                table = bulk_read_sqlite.fetch(conn.connection.driver_connection, query)
+        return to_frame(table)
 
     def count(
         self,
@@ -490,18 +497,3 @@ class CandleStore(SideTablesMixin, RevisionsMixin, BrokerTablesMixin):
         frame["rows"] = frame["rows"].astype("int64")
         return frame
 
-
-def _candle_frame(rows: list[Any]) -> pd.DataFrame:
-    """Rows of (ts_us, o, h, l, c, v, vwap, trades, source, ingested_us) as the `read` frame."""
-    raw = pd.DataFrame.from_records(rows, columns=list(READ_COLUMNS), coerce_float=True)
-    frame = pd.DataFrame(
-        {
-            "ts": us_to_datetimes(raw["ts"].to_numpy()),
-            **{c: raw[c].astype("float64").to_numpy() for c in ("open", "high", "low", "close", "volume", "vwap")},
-            "trades": pd.array(raw["trades"].to_numpy(), dtype="Int64"),
-            "source": raw["source"].astype(object).to_numpy(),
-            "ingested_at": us_to_datetimes(raw["ingested_at"].to_numpy()),
-            "complete": raw["complete"].astype(bool).to_numpy(),
-        }
-    )
-    return frame

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from adbc_driver_manager import Error as AdbcError
+from adbc_driver_manager import OperationalError as AdbcOperationalError
 from sqlalchemy import create_engine, event, exc
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 
@@ -156,7 +158,7 @@ def _enable_wal(cursor: sqlite3.Cursor) -> None:
 
 def _reason(err: BaseException, url: URL) -> str:
     orig = getattr(err, "orig", None) or err
-    text = " ".join(str(orig).split())
+    text = " ".join(str(orig).split()).split(" Query was: ")[0]  # ADBC appends the whole SQL text
     if url.password:
         text = text.replace(str(url.password), "***")
     return text or type(orig).__name__
@@ -181,8 +183,10 @@ def translate_errors(url: URL, operation: str) -> Iterator[None]:
         if err.connection_invalidated:
             raise unavailable(url, operation, err) from err
         raise StoreError(f"candle store {mask_url(url)}: {operation} failed: {_reason(err, url)}") from err
-    except (exc.SQLAlchemyError, sqlite3.Error, psycopg.Error) as err:
-        # Raw driver errors come from the bulk paths, which use the DBAPI cursor directly.
+    except AdbcOperationalError as err:  # the bulk read's connection was lost or could not be used
+        raise unavailable(url, operation, err) from err
+    except (exc.SQLAlchemyError, sqlite3.Error, psycopg.Error, AdbcError) as err:
+        # Raw driver errors come from the bulk paths, which use the DBAPI cursor (or ADBC) directly.
         raise StoreError(f"candle store {mask_url(url)}: {operation} failed: {_reason(err, url)}") from err
 
 
