@@ -4,7 +4,8 @@ The store's bulk read (store/bulk_read_postgres.py, store/bulk_read_sqlite.py) h
 over as an Arrow table of fixed types with real NULLs; the reader keeps it as it is, so pages
 concatenate without a trip through pandas and every output (pandas, Arrow, polars) is built
 from the same columns. Keyset paging and the existence check need only each row's symbol (its
-position in the request's sorted symbol list) and timestamp, kept beside the table as arrays.
+position in the request's sorted symbol list, kept beside the table as an array) and the
+timestamp of the row a page stops at.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 
 from massive_pipeline.store.bar_query import CODE, BarQuery
@@ -21,15 +23,25 @@ from massive_pipeline.store.bar_table import bar_schema
 
 @dataclass(frozen=True)
 class Batch:
-    """Rows sorted by (symbol, ts): `codes` index `symbols`; `ts_ns` epoch nanoseconds UTC; `table` the columns."""
+    """Rows sorted by (symbol, ts): `codes` index `symbols`; `table` the columns (`ts` first).
+
+    `ts_ns` (epoch nanoseconds UTC) may stand in for the table where only the keys matter.
+    """
 
     symbols: tuple[str, ...]
     codes: np.ndarray
-    ts_ns: np.ndarray
+    ts_ns: np.ndarray | None = None
     table: pa.Table | None = None
 
     def __len__(self) -> int:
-        return len(self.ts_ns)
+        return len(self.codes)
+
+    def ts_at(self, row: int) -> pd.Timestamp:
+        """The timestamp of one row (a keyset position)."""
+        if self.ts_ns is not None:
+            return pd.Timestamp(int(self.ts_ns[row]), tz="UTC")
+        column = self.table.column("ts")  # type: ignore[union-attr]
+        return pd.Timestamp(column[row].value, unit=column.type.unit, tz="UTC")
 
     @classmethod
     def of(cls, symbols: tuple[str, ...], query: BarQuery, table: pa.Table) -> Batch:
@@ -39,8 +51,7 @@ class Batch:
             table = table.drop_columns([CODE])
         else:  # one symbol: a single-symbol request, or the continuation of one symbol
             codes = np.full(table.num_rows, symbols.index(query.symbols[0]), dtype=np.int32)
-        ts_ns = table.column("ts").cast(pa.int64()).to_numpy()
-        return cls(symbols, codes, ts_ns, table)
+        return cls(symbols, codes, table=table)
 
     def present_codes(self) -> set[int]:
         """Which symbols have at least one row in this batch (rows are grouped by symbol)."""
@@ -52,16 +63,11 @@ class Batch:
     def head(self, n: int) -> Batch:
         """The first `n` rows (views, no copy)."""
         table = None if self.table is None else self.table.slice(0, n)
-        return Batch(self.symbols, self.codes[:n], self.ts_ns[:n], table)
+        return Batch(self.symbols, self.codes[:n], None if self.ts_ns is None else self.ts_ns[:n], table)
 
     def symbol_at(self, row: int) -> str:
         return self.symbols[int(self.codes[row])]
 
     @classmethod
     def empty(cls, symbols: tuple[str, ...], columns: Sequence[str]) -> Batch:
-        return cls(
-            symbols,
-            np.empty(0, dtype=np.int32),
-            np.empty(0, dtype=np.int64),
-            bar_schema(columns).empty_table(),
-        )
+        return cls(symbols, np.empty(0, dtype=np.int32), table=bar_schema(columns).empty_table())

@@ -19,7 +19,7 @@ import pyarrow as pa
 
 from massive_pipeline.reader.batch import Batch
 from massive_pipeline.reader.errors import POLARS_EXTRA, MissingExtraError
-from massive_pipeline.store.bar_table import to_frame
+from massive_pipeline.store.bar_table import to_frame, with_ns_timestamps
 
 
 def concat(batches: Sequence[Batch], symbols: tuple[str, ...], columns: Sequence[str]) -> Batch:
@@ -31,15 +31,12 @@ def concat(batches: Sequence[Batch], symbols: tuple[str, ...], columns: Sequence
     return Batch(
         symbols,
         np.concatenate([b.codes for b in batches]),
-        np.concatenate([b.ts_ns for b in batches]),
-        pa.concat_tables([b.table for b in batches]),
+        table=pa.concat_tables([b.table for b in batches]),
     )
 
 
 def to_pandas(batch: Batch) -> pd.DataFrame:
-    frame = to_frame(batch.table)
-    frame.insert(0, "symbol", np.asarray(batch.symbols, dtype=object)[batch.codes])
-    return frame
+    return to_frame(batch.table, leading={"symbol": np.asarray(batch.symbols, dtype=object)[batch.codes]})
 
 
 def to_arrow(batch: Batch) -> pa.Table:
@@ -47,7 +44,7 @@ def to_arrow(batch: Batch) -> pa.Table:
         pa.array(np.ascontiguousarray(batch.codes, dtype=np.int32)),
         pa.array(list(batch.symbols), type=pa.string()),
     ).cast(pa.string())
-    return batch.table.add_column(0, "symbol", symbols)
+    return with_ns_timestamps(batch.table).add_column(0, "symbol", symbols)
 
 
 def polars_module() -> Any:

@@ -66,7 +66,7 @@ def next_page(page: Page, got: Batch, all_symbols: tuple[str, ...]) -> Page | No
                 page.lo,
                 page.hi,
                 page.limit,
-                after_ts=pd.Timestamp(int(got.ts_ns[page.limit - 1]), tz="UTC"),
+                after_ts=got.ts_at(page.limit - 1),
             )
         return Page(all_symbols, page.lo, page.hi, page.limit, after_symbol=last)
     if page.after_ts is not None and len(all_symbols) > 1:

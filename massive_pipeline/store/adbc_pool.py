@@ -1,16 +1,19 @@
-"""A few open ADBC connections of one PostgreSQL store, reused from read to read.
+"""A few open ADBC connections per PostgreSQL store, reused from read to read by the whole process.
 
 Opening an ADBC connection costs about 25 ms (the driver reads the server's type catalog), more
-than reading a day of minute bars through it (about 1 ms), and `CandleStore.read` is called for
-every partition an asset or a check loads. So each store keeps the connections its reads
-opened, up to `keep` idle ones; a read takes one, or opens one when none is idle.
+than reading a day of minute bars through it (about 1 ms), and `CandleStore.read` runs for every
+partition an asset or a check loads, `read_candles` for every call of a notebook loop. So the
+connections a read opened are kept, up to `keep` idle ones per store URL, and shared by every
+`CandleStore` and reader of that URL in the process (`shared`). Only the few most recently used
+URLs keep connections: a process that talks to many databases (the test suite makes one per
+test) holds a bounded number of sockets.
 
-A kept connection may have died meanwhile (server restart, idle timeout): when a read on a
-reused connection fails with a connection-level error, that connection and every other idle
-one are dropped and the read runs once more on a fresh connection (a read changes nothing, so
-running it again is safe). A connection is never shared by two threads at once, and a child
-process never touches connections its parent opened (closing them would end the parent's
-sessions); like the store's SQLAlchemy engine, `dispose` before forking.
+A kept connection may have died meanwhile (server restart, idle timeout, a dropped database):
+when its first use fails with a connection-level error, it and every other idle one of its URL
+are dropped and the work runs once more on a fresh connection (the work is a read or the start
+of one, so running it again is safe). A connection is used by one thread at a time, and a
+forked child never touches connections its parent opened (closing them would end the parent's
+sessions).
 """
 
 from __future__ import annotations
@@ -18,12 +21,15 @@ from __future__ import annotations
 import os
 import threading
 import weakref
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from adbc_driver_manager import OperationalError
 
 T = TypeVar("T")
+KEPT_URLS = 4
 # Connections a forked child inherited: kept referenced so that they are never closed from the child.
 _INHERITED: list[Any] = []
 
@@ -41,8 +47,9 @@ class AdbcPool:
         self._idle: list[Any] = []
         self._lock = threading.Lock()
         self._pid = os.getpid()
-        # Closes what is idle when the pool is collected, so an undisposed store leaks no session.
-        self._finalizer = weakref.finalize(self, _close_all, self._idle)
+        self._retired = False
+        # Closes what is idle when the pool is collected, so no session outlives its pool.
+        weakref.finalize(self, _close_all, self._idle)
 
     def _take(self) -> Any | None:
         with self._lock:
@@ -54,35 +61,76 @@ class AdbcPool:
 
     def _give_back(self, conn: Any) -> None:
         with self._lock:
-            if self._pid == os.getpid() and len(self._idle) < self._keep:
+            if not self._retired and self._pid == os.getpid() and len(self._idle) < self._keep:
                 self._idle.append(conn)
                 return
         conn.close()
 
-    def run(self, work: Callable[[Any], T]) -> T:
-        """`work(connection)` on an idle connection or a new one; the connection is kept for the next read."""
+    def _first_use(self, work: Callable[[Any], T]) -> tuple[Any, T]:
+        """A connection and `work`'s result on it: a kept one if it still works, else a fresh one."""
         conn = self._take()
         if conn is not None:
             try:
-                return self._use(conn, work)
+                return conn, work(conn)
             except OperationalError:
+                conn.close()
                 self.dispose()  # connections idle as long as that one may be dead too
-        return self._use(self._connect(), work)
-
-    def _use(self, conn: Any, work: Callable[[Any], T]) -> T:
+            except BaseException:
+                conn.close()
+                raise
+        conn = self._connect()
         try:
-            result = work(conn)
+            return conn, work(conn)
         except BaseException:
             conn.close()
             raise
+
+    def run(self, work: Callable[[Any], T]) -> T:
+        """`work(connection)`, on a kept connection when one works; the connection is kept for the next read."""
+        conn, result = self._first_use(work)
         self._give_back(conn)
         return result
 
-    def dispose(self) -> None:
-        """Close every idle connection (those in use close when their read ends)."""
+    @contextmanager
+    def session(self, begin: Callable[[Any], object]) -> Iterator[Any]:
+        """A connection for the block, `begin(connection)` its first use; kept afterwards unless the block failed."""
+        conn, _ = self._first_use(begin)
+        try:
+            yield conn
+        except BaseException:
+            conn.close()  # it may be inside a transaction or a half-read result: never reuse it
+            raise
+        self._give_back(conn)
+
+    def dispose(self, *, retire: bool = False) -> None:
+        """Close every idle connection (those in use close or come back when their read ends).
+
+        `retire`: the pool is no longer shared; connections coming back are closed, not kept.
+        """
         with self._lock:
+            self._retired = self._retired or retire
             if self._pid != os.getpid():
                 return
             idle = list(self._idle)
             self._idle.clear()
         _close_all(idle)
+
+
+_SHARED: OrderedDict[str, AdbcPool] = OrderedDict()
+_SHARED_LOCK = threading.Lock()
+
+
+def shared(key: str, connect: Callable[[], Any]) -> AdbcPool:
+    """The process's pool for the store `key` names, made with `connect` the first time.
+
+    The least recently used of more than `KEPT_URLS` pools is retired (its idle connections closed).
+    """
+    with _SHARED_LOCK:
+        pool = _SHARED.get(key)
+        if pool is None:
+            pool = _SHARED[key] = AdbcPool(connect)
+        _SHARED.move_to_end(key)
+        evicted = [_SHARED.popitem(last=False)[1] for _ in range(len(_SHARED) - KEPT_URLS)]
+    for old in evicted:
+        old.dispose(retire=True)
+    return pool

@@ -22,8 +22,6 @@ SELECT needs no flag columns and a stored NaN stays distinct from a NULL in Arro
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import adbc_driver_postgresql.dbapi as adbc
@@ -33,6 +31,7 @@ from adbc_driver_manager import Error as AdbcError
 from psycopg import sql
 from sqlalchemy.engine import URL
 
+from massive_pipeline.store.adbc_pool import AdbcPool, shared
 from massive_pipeline.store.bar_query import BarQuery, where_clause
 from massive_pipeline.store.bar_table import conform, query_schema
 from massive_pipeline.store.engine import PG_CONNECT_TIMEOUT_S, unavailable
@@ -50,23 +49,27 @@ def uri(url: URL) -> str:
 
 
 def connect(url: URL) -> Any:
-    """An autocommit ADBC connection (each read is one statement, so one snapshot, unless `snapshot` says more)."""
+    """A new autocommit ADBC connection (a read is one statement, so one snapshot, unless `begin_snapshot`)."""
     try:
         return adbc.connect(uri(url), autocommit=True)
     except AdbcError as err:
         raise unavailable(url, "connect", err) from err
 
 
-@contextmanager
-def snapshot(conn: Any) -> Iterator[Any]:
-    """One read-only REPEATABLE READ transaction: every query inside sees the same store."""
+def pool(url: URL) -> AdbcPool:
+    """The process's kept ADBC connections to this store (adbc_pool.py), shared by every reader of it."""
+    return shared(uri(url), lambda: connect(url))
+
+
+def begin_snapshot(conn: Any) -> None:
+    """Start one read-only REPEATABLE READ transaction: every query until `end_snapshot` sees the same store."""
     with conn.cursor() as cur:
         cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-    try:
-        yield conn
-    finally:
-        with conn.cursor() as cur:
-            cur.execute("ROLLBACK")
+
+
+def end_snapshot(conn: Any) -> None:
+    with conn.cursor() as cur:
+        cur.execute("ROLLBACK")
 
 
 def text_literal(value: object) -> str:
@@ -93,10 +96,10 @@ def select_sql(query: BarQuery) -> str:
 
 
 def fetch(conn: Any, query: BarQuery) -> pa.Table:
-    """Run `query` on an ADBC connection; the bars as a table of `query_schema(query)`, oldest first."""
+    """Run `query` on an ADBC connection; the bars as a table of `query_schema(query, "us")`, oldest first."""
     with conn.cursor() as cur:
         cur.execute(select_sql(query))
         table = cur.fetch_arrow_table()
     if query.newest_first:
         table = table.take(pa.array(range(table.num_rows - 1, -1, -1), type=pa.int64()))
-    return conform(table, query_schema(query), f"read of {', '.join(query.symbols)} {query.timeframe}")
+    return conform(table, query_schema(query, "us"), f"read of {', '.join(query.symbols)} {query.timeframe}")

@@ -28,16 +28,13 @@ import pandas as pd
 import pyarrow as pa
 
 from massive_pipeline.store.bar_query import CODE, BarQuery, where_clause
-from massive_pipeline.store.bar_table import ARROW_TYPES, query_schema
-from massive_pipeline.store.epochs import NS_PER_MS, epoch_ms
-from massive_pipeline.store.errors import StoreError
+from massive_pipeline.store.bar_table import ARROW_TYPES, TIMESTAMPS, query_schema
+from massive_pipeline.store.epochs import epoch_ms
 
 _VWAP_NULL, _TRADES_NULL, _COMPLETE = 1, 2, 4
 _FLAGS = "(vwap IS NULL) | ((trades IS NULL) << 1) | ((complete <> 0) << 2)"
 _FLAGGED = ("vwap", "trades", "complete")
 _FIELD_TYPES = {"trades": "i8", "ingested_at": "i8", "source": "O"}
-# Epoch milliseconds that nanosecond timestamps (what pandas holds) can represent.
-_MS_LIMIT = np.iinfo(np.int64).max // NS_PER_MS - 1
 
 
 class _Params:
@@ -89,17 +86,9 @@ def _select(query: BarQuery) -> tuple[str, list[object], np.dtype]:
     return sql, params + where_params, np.dtype(layout)
 
 
-def _timestamps(ms: np.ndarray, column: str) -> pa.Array:
-    if len(ms) and (ms.min() < -_MS_LIMIT or ms.max() > _MS_LIMIT):
-        raise StoreError(
-            f"column {column!r} holds timestamps outside 1677-2262, which pandas cannot represent"
-        )
-    return pa.array(ms.astype(np.int64) * NS_PER_MS, type=ARROW_TYPES[column])
-
-
 def _column(records: np.ndarray, column: str) -> pa.Array:
-    if column in ("ts", "ingested_at"):
-        return _timestamps(records[column], column)
+    if column in TIMESTAMPS:  # epoch milliseconds, as stored: a timestamp[ms] without conversion
+        return pa.array(np.ascontiguousarray(records[column]), type=pa.timestamp("ms", tz="UTC"))
     if column == "complete":
         return pa.array((records["flags"] & _COMPLETE) != 0)
     if column == "source":
@@ -114,7 +103,7 @@ def _column(records: np.ndarray, column: str) -> pa.Array:
 
 
 def fetch(conn: sqlite3.Connection, query: BarQuery) -> pa.Table:
-    """Run `query` on a sqlite3 connection; the bars as a table of `query_schema(query)`, oldest first."""
+    """Run `query` on a sqlite3 connection; the bars as a table of `query_schema(query, "ms")`, oldest first."""
     sql, params, layout = _select(query)
     cursor = conn.execute(sql, params)
     try:
@@ -123,5 +112,5 @@ def fetch(conn: sqlite3.Connection, query: BarQuery) -> pa.Table:
         cursor.close()
     if query.newest_first:
         records = records[::-1]
-    schema = query_schema(query)
+    schema = query_schema(query, "ms")
     return pa.Table.from_arrays([_column(records, n) for n in schema.names], schema=schema)

@@ -21,7 +21,6 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from massive_pipeline.core.timeframes import Timeframe, parse_timeframe
 from massive_pipeline.core.timeutil import to_utc
 from massive_pipeline.store import bulk_postgres, bulk_read_postgres, bulk_read_sqlite, bulk_sqlite, migrate
-from massive_pipeline.store.adbc_pool import AdbcPool
 from massive_pipeline.store.bar_query import BarQuery
 from massive_pipeline.store.bar_table import to_frame
 from massive_pipeline.store.bars import prepare_bars
@@ -111,11 +110,6 @@ class CandleStore(SideTablesMixin, RevisionsMixin, BrokerTablesMixin):
         self.url_display: str = mask_url(self._url)
         self.dialect: str = self._url.get_backend_name()
         self._engine = create_store_engine(self._url)
-        # Bulk reads on PostgreSQL go through ADBC (bulk_read_postgres.py), on connections kept here.
-        url = self._url  # not `self`: the pool must not keep the store alive
-        self._adbc: AdbcPool | None = (
-            AdbcPool(lambda: bulk_read_postgres.connect(url)) if self.dialect == "postgresql" else None
-        )
 
     def __repr__(self) -> str:
         return f"CandleStore({self.url_display!r})"
@@ -134,8 +128,8 @@ class CandleStore(SideTablesMixin, RevisionsMixin, BrokerTablesMixin):
     def dispose(self) -> None:
         """Close pooled connections (call before forking or at shutdown)."""
         self._engine.dispose()
-        if self._adbc is not None:
-            self._adbc.dispose()
+        if self._is_pg:  # and the bulk reads' kept ADBC connections to this store
+            bulk_read_postgres.pool(self._url).dispose()
 
     @contextmanager
     def _transaction(self, operation: str, *, write: bool = False) -> Iterator[Connection]:
@@ -292,15 +286,30 @@ class CandleStore(SideTablesMixin, RevisionsMixin, BrokerTablesMixin):
         end: pd.Timestamp | None = None,
         *,
         include_forming: bool = True,
+        after: pd.Timestamp | None = None,
+        limit: int | None = None,
     ) -> pd.DataFrame:
         """Bars of one series in [start, end), sorted by ts, with UTC timestamps.
 
         `complete` says whether the bar's period had ended when it was stored;
-        `include_forming=False` leaves such bars out (exports, training sets).
+        `include_forming=False` leaves such bars out (exports, training sets). `after` keeps only
+        bars with ts > after and `limit` only the first `limit` of them: a page of a series in
+        one query (the service's `GET /candles` pages so).
         """
         sym, tf = check_symbol(symbol), check_timeframe(timeframe)
+        lo, keyset = optional_bound(start, "start"), None if after is None else to_utc(after, "after")
+        if keyset is not None and (lo is None or keyset >= lo):  # ts > after implies ts >= start
+            lo = None
+        else:  # ts >= start implies ts > after (or there is no `after`)
+            keyset = None
         query = BarQuery(
-            (sym,), tf, optional_bound(start, "start"), optional_bound(end, "end"), include_forming=include_forming
+            (sym,),
+            tf,
+            lo,
+            optional_bound(end, "end"),
+            include_forming=include_forming,
+            after_ts=keyset,
+            limit=limit,
         )
         return self._bulk_read(query, f"read({sym} {tf})")
 
@@ -324,14 +333,13 @@ class CandleStore(SideTablesMixin, RevisionsMixin, BrokerTablesMixin):
     def _bulk_read(self, query: BarQuery, operation: str) -> pd.DataFrame:
         """`query` through the backend's bulk path as the `read` frame, without a Python object per row.
 
-        PostgreSQL: ADBC on one of the store's kept connections (bulk_read_postgres.py), one
-        statement, so one snapshot. SQLite: the engine's own sqlite3 connection, inside a read
+        PostgreSQL: ADBC on one of the process's kept connections to this store
+        (bulk_read_postgres.py, adbc_pool.py), one statement, so one snapshot. SQLite: the engine's own sqlite3 connection, inside a read
         transaction (bulk_read_sqlite.py runs two statements that must see the same rows).
         """
-        if self._adbc is not None:
-            pool = self._adbc
+        if self._is_pg:
             with translate_errors(self._url, operation):
-                table = pool.run(lambda conn: bulk_read_postgres.fetch(conn, query))
+                table = bulk_read_postgres.pool(self._url).run(lambda conn: bulk_read_postgres.fetch(conn, query))
         else:
             with self._transaction(operation) as conn:
                 table = bulk_read_sqlite.fetch(conn.connection.driver_connection, query)

@@ -1,10 +1,12 @@
 """Counting the queries a candle read sends, at the database driver's edge (tests and benchmarks).
 
-The reader opens its own connections (ADBC, or psycopg without it, for PostgreSQL; sqlite3 for
-SQLite); these spies wrap the drivers' `connect` so each connection reports what it sends:
-every statement an ADBC cursor executes, libpq's protocol trace for psycopg (every simple Query
-and every Parse of the extended protocol is a statement on the wire), sqlite3's trace callback
-on SQLite. The drivers still do all the work; nothing of the reader is replaced.
+The bulk reads use ADBC on PostgreSQL, on connections the process keeps from read to read
+(store/adbc_pool.py), so the ADBC spy sits on the driver's cursor class and sees every statement
+any ADBC cursor executes, on connections opened before the block too. psycopg and sqlite3
+connections opened inside the block report what they send: libpq's protocol trace for psycopg
+(every simple Query and every Parse of the extended protocol is a statement on the wire),
+sqlite3's trace callback on SQLite. The drivers still do all the work; nothing of the reader is
+replaced.
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import adbc_driver_postgresql.dbapi as adbc
 import psycopg
+from adbc_driver_manager.dbapi import Cursor as AdbcCursor
 from psycopg import pq
 
 
@@ -50,45 +52,18 @@ class QueryLog:
         return [q for q in self.candle_queries() if "EXISTS" not in q]
 
 
-class _Cursor:
-    """An ADBC cursor that notes each statement before the real cursor runs it."""
-
-    def __init__(self, cursor: Any, sent: list[str]) -> None:
-        self._cursor, self._sent = cursor, sent
-
-    def execute(self, operation: str, *args: Any, **kwargs: Any) -> Any:
-        self._sent.append(operation)
-        return self._cursor.execute(operation, *args, **kwargs)
-
-    def __enter__(self) -> _Cursor:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._cursor.close()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._cursor, name)
-
-
-class _Connection:
-    def __init__(self, conn: Any, sent: list[str]) -> None:
-        self._conn, self._sent = conn, sent
-
-    def cursor(self, *args: Any, **kwargs: Any) -> _Cursor:
-        return _Cursor(self._conn.cursor(*args, **kwargs), self._sent)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._conn, name)
-
-
 @contextmanager
 def query_log() -> Iterator[QueryLog]:
-    """Spy on every psycopg / sqlite3 connection opened inside the block; restores both drivers after."""
-    log = QueryLog()
-    real_pg, real_sqlite, real_adbc = psycopg.connect, sqlite3.connect, adbc.connect
+    """Spy on every ADBC statement and every psycopg / sqlite3 connection opened inside the block.
 
-    def adbc_connect(*args: Any, **kwargs: Any) -> _Connection:
-        return _Connection(real_adbc(*args, **kwargs), log._sqlite)
+    The drivers are restored afterwards.
+    """
+    log = QueryLog()
+    real_pg, real_sqlite, real_execute = psycopg.connect, sqlite3.connect, AdbcCursor.execute
+
+    def adbc_execute(cursor: AdbcCursor, operation: Any, *args: Any, **kwargs: Any) -> Any:
+        log._sqlite.append(operation)
+        return real_execute(cursor, operation, *args, **kwargs)
 
     def pg_connect(*args: Any, **kwargs: Any) -> psycopg.Connection:
         conn = real_pg(*args, **kwargs)
@@ -103,9 +78,11 @@ def query_log() -> Iterator[QueryLog]:
         conn.set_trace_callback(log._sqlite.append)
         return conn
 
-    psycopg.connect, sqlite3.connect, adbc.connect = pg_connect, sqlite_connect, adbc_connect  # type: ignore[assignment]
+    psycopg.connect, sqlite3.connect = pg_connect, sqlite_connect  # type: ignore[assignment]
+    AdbcCursor.execute = adbc_execute  # type: ignore[method-assign]
     try:
         yield log
     finally:
-        psycopg.connect, sqlite3.connect, adbc.connect = real_pg, real_sqlite, real_adbc  # type: ignore[assignment]
+        psycopg.connect, sqlite3.connect = real_pg, real_sqlite  # type: ignore[assignment]
+        AdbcCursor.execute = real_execute  # type: ignore[method-assign]
         log.collect()
