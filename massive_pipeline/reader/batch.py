@@ -57,6 +57,8 @@ class Batch:
         """Which symbols have at least one row in this batch (rows are grouped by symbol)."""
         if not len(self):
             return set()
+        if len(self.symbols) == 1:
+            return {0}
         starts = np.flatnonzero(np.diff(self.codes, prepend=self.codes[0] - 1))
         return {int(c) for c in self.codes[starts]}
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import create_engine, inspect, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -33,6 +33,7 @@ from massive_pipeline.store import (
     mask_url,
     resolve_database_url,
 )
+from massive_pipeline.store.schema import candles
 
 PG_BASE_URL = os.environ.get(
     "MASSIVE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -384,6 +385,84 @@ def test_read_before_gives_the_last_bars_before_a_time_oldest_first(store: Candl
         store.read_before("EURUSD", "M1", T0, -1)
 
 
+def test_read_equals_a_plain_row_by_row_select(store: CandleStore) -> None:
+    """The bulk read against SQLAlchemy's rows of the same table: NULLs, forming bars, several sources."""
+    bars = make_bars(T0, 60)
+    later = T0 + pd.Timedelta(days=1)
+    store.write_window("EURUSD", "M1", T0, T0 + 40 * MIN, bars.iloc[:40], source="massive", now=later)
+    forming = T0 + 57 * MIN + pd.Timedelta(seconds=5)  # the last three bars still forming
+    store.write_window(
+        "EURUSD", "M1", T0 + 40 * MIN, T0 + 60 * MIN, bars.iloc[40:], source="binance-spot", now=forming
+    )
+    store.write_window("XAUUSD", "M1", T0, T0 + 60 * MIN, make_bars(T0, 60, seed=3))
+    columns = [candles.c[c] for c in ("ts", *store.read("EURUSD", "M1").columns[1:])]
+    series = (candles.c.symbol == "EURUSD", candles.c.timeframe == "M1")
+    with store.engine.connect() as conn:
+        rows = conn.execute(select(*columns).where(*series).order_by(candles.c.ts)).all()
+    plain = pd.DataFrame(rows, columns=[c.name for c in columns])
+    expected = plain.assign(
+        ts=pd.to_datetime(plain["ts"].tolist(), utc=True).as_unit("ns"),
+        ingested_at=pd.to_datetime(plain["ingested_at"].tolist(), utc=True).as_unit("ns"),
+        vwap=plain["vwap"].astype("float64"),
+        trades=plain["trades"].astype("Int64"),
+        complete=plain["complete"].astype(bool),
+    )
+    got = store.read("EURUSD", "M1")
+    pd.testing.assert_frame_equal(got, expected, check_exact=True)
+    assert got["source"].value_counts().to_dict() == {"massive": 40, "binance-spot": 20}
+    assert (~got["complete"]).sum() == 3
+    assert got["vwap"].isna().sum() == 9 and got["trades"].isna().sum() == 12
+    pd.testing.assert_frame_equal(store.read("EURUSD", "M1", include_forming=False), expected.iloc[:57])
+
+
+def test_read_pages_after_a_bar_with_a_limit(store: CandleStore) -> None:
+    bars = make_bars(T0, 30)
+    store.replace_window("EURUSD", "M1", *window_of(bars), bars)
+    whole = store.read("EURUSD", "M1")
+    first = store.read("EURUSD", "M1", limit=10)
+    pd.testing.assert_frame_equal(first, whole.iloc[:10])
+    rest = store.read("EURUSD", "M1", after=first["ts"].iloc[-1], limit=100)
+    pd.testing.assert_frame_equal(rest, whole.iloc[10:].reset_index(drop=True))
+    # `after` before `start`: start bounds; after start: after bounds; end always
+    bounded = store.read("EURUSD", "M1", T0 + 5 * MIN, after=T0, limit=2)
+    assert bounded["ts"].tolist() == [T0 + 5 * MIN, T0 + 6 * MIN]
+    keyset = store.read("EURUSD", "M1", T0, T0 + 8 * MIN, after=T0 + 5 * MIN)
+    assert keyset["ts"].tolist() == [T0 + 6 * MIN, T0 + 7 * MIN]
+    assert store.read("EURUSD", "M1", limit=0).empty
+    with pytest.raises(ValueError, match=r"^limit must be a non-negative integer, got -2$"):
+        store.read("EURUSD", "M1", limit=-2)
+
+
+@pytest.mark.postgres
+def test_reads_go_on_after_the_server_ended_every_connection(pg_url: str) -> None:
+    with CandleStore(pg_url) as store:
+        store.create_schema()
+        bars = make_bars(T0, 5)
+        store.replace_window("EURUSD", "M1", *window_of(bars), bars)
+        before = store.read("EURUSD", "M1")
+        with store.engine.connect() as conn:  # what a server restart does to the kept connections
+            conn.exec_driver_sql(
+                "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        pd.testing.assert_frame_equal(store.read("EURUSD", "M1"), before)
+
+
+@pytest.mark.postgres
+def test_a_read_of_a_store_without_tables_is_one_line_naming_store_and_operation(pg_url: str) -> None:
+    with CandleStore(pg_url) as store:
+        with store.engine.begin() as conn:
+            conn.exec_driver_sql("ALTER TABLE candles RENAME TO candles_away")
+        try:
+            missing = r'read\(EURUSD M1\) failed: .*relation "candles" does not exist'
+            with pytest.raises(StoreError, match=missing) as err:
+                store.read("EURUSD", "M1")
+        finally:
+            with store.engine.begin() as conn:
+                conn.exec_driver_sql("ALTER TABLE candles_away RENAME TO candles")
+        assert "\n" not in str(err.value) and "SELECT" not in str(err.value)
+
+
 def test_optional_columns_may_be_absent_or_complete(store: CandleStore) -> None:
     bare = make_bars(T0, 20).drop(columns=["vwap", "trades"])
     store.replace_window("EURUSD", "M1", *window_of(bare), bare)
@@ -567,7 +646,7 @@ def test_url_resolution(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None
 @pytest.mark.postgres
 def test_unreachable_postgresql_is_store_unavailable_with_a_clear_message() -> None:
     store = CandleStore("postgresql+psycopg://postgres:s3cret@127.0.0.1:1/massive_missing")
-    for operation in (store.create_schema, lambda: store.count()):
+    for operation in (store.create_schema, lambda: store.count(), lambda: store.read("EURUSD", "M1")):
         with pytest.raises(StoreUnavailableError) as info:
             operation()
         message = str(info.value)
