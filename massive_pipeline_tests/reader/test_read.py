@@ -152,6 +152,20 @@ def test_chunks_reassemble_to_the_whole_read(database_url: str, chunk_rows: int)
     assert not again.duplicated(["symbol", "ts"]).any()
 
 
+def test_a_read_after_an_abandoned_iteration_or_a_failed_read_sees_the_store_as_it_is_now(database_url: str):
+    """Connections are kept from read to read: none may come back still inside an old snapshot."""
+    store = store_series(database_url, {"EURUSD": 100})
+    chunks = iter_candles("EURUSD", "M1", T0, END, url=database_url, chunk_rows=10)
+    assert len(next(chunks)) == 10
+    chunks.close()  # left halfway, inside its snapshot
+    store.write_window("EURUSD", "M1", T0 + 100 * MIN, T0 + 120 * MIN, make_bars(T0 + 100 * MIN, 20), now=END)
+    assert len(read_candles("EURUSD", "M1", T0, END, url=database_url)) == 120
+    with pytest.raises(NoSuchSeriesError):
+        read_candles(["EURUSD", "NOPE"], "M1", T0, END, url=database_url)
+    store.write_window("EURUSD", "M1", T0 + 120 * MIN, T0 + 125 * MIN, make_bars(T0 + 120 * MIN, 5), now=END)
+    assert len(read_candles("EURUSD", "M1", T0, END, url=database_url)) == 125
+
+
 def test_time_span_chunks_hold_every_symbol_of_their_span(database_url: str):
     symbols = ["EURUSD", "XAUUSD"]
     store_series(database_url, {"EURUSD": 3 * 1440, "XAUUSD": 2 * 1440 + 30})

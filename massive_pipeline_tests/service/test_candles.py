@@ -15,6 +15,7 @@ import pytest
 from massive_pipeline.core.timeframes import Timeframe
 from massive_pipeline.service.candles import load_bars
 from massive_pipeline.store import CandleStore
+from massive_pipeline.testing.query_log import query_log
 from massive_pipeline_tests.service.conftest import FIRST_DAY, FORMING_H1, REVISED_FROM, Served
 
 LEADING = ["ts", "open", "high", "low", "close", "volume"]
@@ -210,4 +211,19 @@ def test_load_bars_fills_a_page_across_a_long_closed_stretch(tmp_path):
     empty = load_bars(store, "EURUSD", Timeframe.M1, None, None, 5, times[-1])
     assert empty.bars.empty and not empty.more and list(empty.bars.columns) == list(page.bars.columns)
     assert load_bars(store, "GBPUSD", Timeframe.M1, None, None, 5).bars.empty
+    store.dispose()
+
+
+@pytest.mark.postgres
+def test_a_page_is_one_query_however_long_the_market_was_closed(postgres_url: str):
+    store = CandleStore(postgres_url)
+    store.create_schema()
+    times = [FIRST_DAY + pd.Timedelta(minutes=i) for i in range(10)]
+    times += [FIRST_DAY + pd.Timedelta(days=30, minutes=i) for i in range(10)]
+    bars = pd.DataFrame({"ts": times, "open": 1.0, "high": 1.0, "low": 1.0, "close": 1.0, "volume": 1.0})
+    store.write_window("EURUSD", "M1", times[0], times[-1] + pd.Timedelta(minutes=1), bars)
+    with query_log() as log:
+        page = load_bars(store, "EURUSD", Timeframe.M1, None, None, 12, times[3])
+    assert list(page.bars["ts"]) == times[4:16] and page.more
+    assert len(log.candle_queries()) == 1, log.candle_queries()
     store.dispose()
