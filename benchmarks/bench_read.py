@@ -1,6 +1,6 @@
 """How fast `massive_pipeline.read_candles` reads a large series, against every other way to read it.
 
-    python benchmarks/bench_read.py [--rows 1000000] [--repeats 3] [--multi-rows 100000] [--sqlite-rows N]
+    python benchmarks/bench_read.py [--rows 1000000] [--repeats 5] [--multi-rows 100000] [--sqlite-rows N]
 
 In a fresh temporary PostgreSQL database (dropped afterwards) on the server named by
 MASSIVE_TEST_POSTGRES_URL (default postgresql+psycopg://postgres@127.0.0.1:5432/postgres), one
@@ -273,7 +273,7 @@ def sqlite_figures(rows: int, repeats: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5, help="timed rounds; the medians are compared")
     parser.add_argument(
         "--multi-rows", type=int, default=100_000, help="bars per symbol of the 10-symbol read"
     )
