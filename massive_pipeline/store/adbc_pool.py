@@ -39,6 +39,12 @@ def _close_all(connections: list[Any]) -> None:
         connections.pop().close()
 
 
+def _close_owned(connections: list[Any], owner: int) -> None:
+    """`_close_all`, but only in the process that opened them (a forked child may collect the pool too)."""
+    if os.getpid() == owner:
+        _close_all(connections)
+
+
 class AdbcPool:
     """Idle ADBC connections made by `connect`, at most `keep` of them."""
 
@@ -49,7 +55,7 @@ class AdbcPool:
         self._pid = os.getpid()
         self._retired = False
         # Closes what is idle when the pool is collected, so no session outlives its pool.
-        weakref.finalize(self, _close_all, self._idle)
+        weakref.finalize(self, _close_owned, self._idle, self._pid)
 
     def _take(self) -> Any | None:
         with self._lock:

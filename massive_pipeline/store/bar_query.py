@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from massive_pipeline.store.epochs import NS_PER_MS
 from massive_pipeline.store.validate import check_symbol, check_timeframe
 
 # The store's candle columns after `ts`, in their stored order (the `read` frame's order).
@@ -40,6 +41,10 @@ CODE = "code"
 @dataclass(frozen=True)
 class BarQuery:
     """Bars of `symbols` (store order: sorted) at `timeframe` with start <= ts < end, in (symbol, ts) order.
+
+    `start` and `end` are whole milliseconds, as bars are, so every backend compares them exactly;
+    `after_ts` may be any instant (the backends floor it to their grid, which keeps `ts > after_ts`
+    exact for bars on it).
 
     `start`/`end` None: unbounded. `after_symbol` keeps only symbols after it; `after_ts` (one
     symbol only) keeps the bars after that instant instead of those from `start` (a keyset page:
@@ -72,6 +77,10 @@ class BarQuery:
             value = getattr(self, name)
             if value is not None and not (isinstance(value, pd.Timestamp) and value.tzinfo is not None):
                 raise TypeError(f"{name} must be a UTC pandas Timestamp, got {value!r}")
+            if name != "after_ts" and value is not None and value.value % NS_PER_MS:
+                raise ValueError(
+                    f"{name} must be a whole millisecond (store.validate.bound rounds it so), got {value}"
+                )
         if (self.after_ts is not None or self.newest_first) and len(self.symbols) != 1:
             raise ValueError("after_ts and newest_first need exactly one symbol")
         if self.limit is not None and (

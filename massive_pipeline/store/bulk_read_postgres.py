@@ -25,6 +25,7 @@ import datetime as dt
 from typing import Any
 
 import adbc_driver_postgresql.dbapi as adbc
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 from adbc_driver_manager import Error as AdbcError
@@ -80,7 +81,7 @@ def text_literal(value: object) -> str:
 
 
 def instant_literal(ts: pd.Timestamp) -> str:
-    """A UTC instant as a `timestamptz` literal, rendered from its integer microseconds."""
+    """A UTC instant as a `timestamptz` literal, rendered from its integer microseconds (floored: bars sit on them)."""
     micros = int(ts.value) // NS_PER_US
     return sql.quote(_EPOCH + dt.timedelta(microseconds=micros))
 
@@ -101,5 +102,5 @@ def fetch(conn: Any, query: BarQuery) -> pa.Table:
         cur.execute(select_sql(query))
         table = cur.fetch_arrow_table()
     if query.newest_first:
-        table = table.take(pa.array(range(table.num_rows - 1, -1, -1), type=pa.int64()))
+        table = table.take(pa.array(np.arange(table.num_rows - 1, -1, -1)))
     return conform(table, query_schema(query, "us"), f"read of {', '.join(query.symbols)} {query.timeframe}")

@@ -47,6 +47,7 @@ def rendered(query: BarQuery) -> tuple[str, list[object]]:
         ({"columns": ("close", "price")}, ValueError, r"unknown column\(s\) \['price'\]"),
         ({"start": pd.Timestamp("2024-03-04")}, TypeError, "start must be a UTC pandas Timestamp"),
         ({"end": "2024-03-05"}, TypeError, "end must be a UTC pandas Timestamp"),
+        ({"start": T0 + pd.Timedelta(microseconds=1)}, ValueError, "start must be a whole millisecond"),
         ({"symbols": ("A1", "B1"), "after_ts": T0}, ValueError, "exactly one symbol"),
         ({"symbols": ("A1", "B1"), "newest_first": True}, ValueError, "exactly one symbol"),
         ({"limit": -1}, ValueError, "limit must be a non-negative integer, got -1"),
