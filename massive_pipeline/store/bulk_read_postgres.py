@@ -1,19 +1,21 @@
 """PostgreSQL bulk read: one ADBC query per `BarQuery`, its values written into the SQL as literals, fetched as Arrow.
 
 Why ADBC: adbc-driver-postgresql runs a query as `COPY (query) TO STDOUT (FORMAT binary)` and
-parses the stream in C++ straight into Arrow columns, the fastest way measured from PostgreSQL
-to columns (`benchmarks/bench_read.py`: faster than psycopg's binary COPY decoded with numpy,
-five to fifteen times faster than anything that builds row tuples).
+parses the stream in C++ straight into Arrow columns. For 1,000,000 bars in one run of
+`benchmarks/bench_read.py` that was the fastest way from PostgreSQL to columns: psycopg's
+binary COPY decoded by a single numpy `frombuffer` took 1.3 times as long, and anything that
+builds a Python tuple per row (SQLAlchemy, `pandas.read_sql`) about 15 times as long.
 
 Why literals and not bound parameters: PostgreSQL's COPY takes no parameters, so the driver can
-only use COPY for a query without them; a query with bound parameters runs as an ordinary
-prepared statement whose rows libpq holds field by field, measured about 1.5 times slower for
-1,000,000 bars. The values are inlined, and that is safe because nothing unchecked reaches the
-text: a `BarQuery` holds only symbol names `check_symbol` accepted, a timeframe of the closed
-list, timestamps and an integer limit (bar_query.py); strings are then quoted by psycopg's own
-literal quoting (`psycopg.sql.quote`: quotes doubled, a backslash turns the literal into the
-E'' form, right whatever `standard_conforming_strings` says), timestamps are rendered from their
-integer microseconds, the limit by `int`, and column names come from a closed list.
+use COPY only for a query without them; with bound parameters it runs an ordinary prepared
+statement whose rows libpq holds field by field, 1.5 to 1.7 times slower for the same bars
+(measured side by side, the bench's "adbc bound"). So the values are inlined, and that is safe
+because nothing unchecked reaches the text: a `BarQuery` holds only symbol names `check_symbol`
+accepted, a timeframe of the closed list, timestamps and an integer limit (bar_query.py);
+strings are then quoted by psycopg's own literal quoting (`psycopg.sql.quote`: quotes doubled,
+a backslash turns the literal into the E'' form, right whatever `standard_conforming_strings`
+says), timestamps are rendered from their integer microseconds, the limit by `int`, and column
+names come from a closed list. The tests read back symbols made to break out of a literal.
 
 NULLs come as they are: Arrow's validity bitmaps say where vwap or trades is missing, so the
 SELECT needs no flag columns and a stored NaN stays distinct from a NULL in Arrow output.
