@@ -17,12 +17,16 @@ SQLITE = "sqlite"
 
 
 def bar_query(request: ReadRequest, page: Page) -> BarQuery:
-    """The store query of `page`: up to `page.limit + 1` rows (one of look-ahead)."""
+    """The store query of `page`: up to `page.limit + 1` rows (one of look-ahead).
+
+    Window edges are rounded up to the millisecond, as the request's bounds already are: bars sit
+    on whole milliseconds, so a span such as `chunk="1500us"` still puts every bar in one window.
+    """
     return BarQuery(
         symbols=page.symbols,
         timeframe=request.timeframe,
-        start=page.lo,
-        end=page.hi,
+        start=page.lo.ceil("ms"),
+        end=page.hi.ceil("ms"),
         columns=request.columns,
         include_forming=request.include_forming,
         after_symbol=page.after_symbol,

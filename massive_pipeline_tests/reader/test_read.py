@@ -179,6 +179,15 @@ def test_time_span_chunks_hold_every_symbol_of_their_span(database_url: str):
     pd.testing.assert_frame_equal(again, whole)
 
 
+def test_time_spans_finer_than_a_millisecond_still_tile_the_range(database_url: str):
+    store_series(database_url, {"EURUSD": 10})
+    whole = read_candles("EURUSD", "M1", T0, T0 + 10 * MIN, url=database_url)
+    span = pd.Timedelta("90001500us")  # a minute and a half and 1.5 ms: edges between the milliseconds
+    chunks = list(iter_candles("EURUSD", "M1", T0, T0 + 10 * MIN, url=database_url, chunk=span))
+    assert len(chunks) > 5 and all(c["ts"].iloc[-1] - c["ts"].iloc[0] < span for c in chunks)
+    pd.testing.assert_frame_equal(pd.concat(chunks, ignore_index=True), whole)
+
+
 def test_null_vwap_and_trades_round_trip(database_url: str):
     store = store_series(database_url, {"EURUSD": 40})
     stored = store.read("EURUSD", "M1")
