@@ -326,20 +326,22 @@ class CandleStore(SideTablesMixin, RevisionsMixin, BrokerTablesMixin):
         if not isinstance(count, int) or isinstance(count, bool) or count < 0:
             raise ValueError(f"count must be a non-negative integer, got {count!r}")
         query = BarQuery(
-            (sym,), tf, end=bound(before, "before"), include_forming=include_forming, limit=count, newest_first=True
+            (sym,), tf, end=bound(before, "before"), include_forming=include_forming, limit=count,
+            newest_first=True,
         )
         return self._bulk_read(query, f"read_before({sym} {tf})")
 
     def _bulk_read(self, query: BarQuery, operation: str) -> pd.DataFrame:
-        """`query` through the backend's bulk path as the `read` frame, without a Python object per row.
+        """`query` through the backend's bulk path as the `read` frame, without a Python object per bar.
 
-        PostgreSQL: ADBC on one of the process's kept connections to this store
-        (bulk_read_postgres.py, adbc_pool.py), one statement, so one snapshot. SQLite: the engine's own sqlite3 connection, inside a read
-        transaction (bulk_read_sqlite.py runs two statements that must see the same rows).
+        PostgreSQL: ADBC on one of the process's kept connections to this store (bulk_read_postgres.py,
+        adbc_pool.py), one statement, so one snapshot. SQLite: the engine's own sqlite3 connection
+        (bulk_read_sqlite.py), so the store's WAL and busy-timeout settings hold for reads too.
         """
         if self._is_pg:
+            pool = bulk_read_postgres.pool(self._url)
             with translate_errors(self._url, operation):
-                table = bulk_read_postgres.pool(self._url).run(lambda conn: bulk_read_postgres.fetch(conn, query))
+                table = pool.run(lambda conn: bulk_read_postgres.fetch(conn, query))
         else:
             with self._transaction(operation) as conn:
                 table = bulk_read_sqlite.fetch(conn.connection.driver_connection, query)
