@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 import pytest
-from dagster import AssetKey, DagsterInstance
+from dagster import AssetKey, DagsterInstance, DagsterRunStatus, RunsFilter
 from dagster._core.execution.backfill import BulkActionStatus
+from dagster._core.test_utils import create_test_daemon_workspace_context
+from dagster._core.workspace.load_target import ModuleTarget
+from dagster._daemon.backfill import execute_backfill_iteration
 
 from massive_pipeline.resources.massive import uses_critical_reserve
 from massive_pipeline.service.sync import SYNC_PURPOSE
@@ -94,5 +98,35 @@ def test_bad_sync_requests_are_refused_naming_the_field(served: Served, client, 
         assert answer.json()["parameter"] == parameter
         assert detail.startswith(f"{parameter}:") or detail.startswith("unknown symbol 'NOSUCH'"), detail
         assert len(instance.get_backfills()) == before  # nothing submitted
+    finally:
+        instance.dispose()
+
+
+def test_a_synced_backfill_becomes_a_queued_run_with_the_service_tags(served: Served, client, monkeypatch):
+    """What the daemon does next: its backfill iteration (Dagster's own, over the code location loaded
+    through a code server as `dagster-daemon run` loads it) turns the backfill into a run in the run
+    queue, visible in the instance and the UI's Runs list with the service's tags."""
+    body = client.post(
+        "/sync", json={"symbol": "XAUUSD", "timeframes": ["M1", "H1"], "start": "2026-10-05", "end": "2026-10-06"}
+    ).json()
+    monkeypatch.setenv("MASSIVE_CATALOG", str(served.dagster_home.parent / "catalog.yaml"))
+    monkeypatch.setenv("MASSIVE_DATABASE_URL", served.store_url)
+    monkeypatch.setenv("MASSIVE_AUTOMATION", "stopped")
+    monkeypatch.setenv("MASSIVE_API_KEY", "daemon-key")  # the daemon has the key the service never holds
+    target = ModuleTarget(module_name="massive_pipeline.definitions", attribute=None, working_directory=None,
+                          location_name="massive_pipeline")
+    instance = _instance(served)
+    try:
+        with create_test_daemon_workspace_context(target, instance) as workspace:
+            errors = [e for e in execute_backfill_iteration(workspace, logging.getLogger("sync-test")) if e]
+        assert not errors, errors[0].to_string()
+        runs = instance.get_runs(RunsFilter(tags={"dagster/backfill": body["backfill_id"]}))
+        assert len(runs) == body["expected_runs"] == 1
+        run = runs[0]
+        assert run.status == DagsterRunStatus.QUEUED  # in the run queue: limits and pools apply from here
+        assert sorted(run.asset_selection) == [AssetKey(["candles", "xauusd", "h1"]), AssetKey(["candles", "xauusd", "m1"])]
+        assert run.tags["massive/purpose"] == SYNC_PURPOSE and run.tags["massive/symbol"] == "XAUUSD"
+        assert (run.tags["dagster/asset_partition_range_start"], run.tags["dagster/asset_partition_range_end"]) == (
+            "2026-10-05", "2026-10-06")
     finally:
         instance.dispose()
