@@ -14,23 +14,11 @@ from typing import Any, Literal
 
 import pandas as pd
 
+from massive_pipeline.store.bar_query import VALUE_COLUMNS  # the store's candle columns in their stored order
 from massive_pipeline.store.validate import bound, check_symbol, check_timeframe
 
 Output = Literal["pandas", "arrow", "polars"]
 OUTPUTS: tuple[str, ...] = ("pandas", "arrow", "polars")
-# The store's candle columns in their stored order; `symbol` and `ts` come first in every result.
-VALUE_COLUMNS: tuple[str, ...] = (
-    "open",
-    "high",
-    "low",
-    "close",
-    "volume",
-    "vwap",
-    "trades",
-    "source",
-    "ingested_at",
-    "complete",
-)
 KEY_COLUMNS: tuple[str, ...] = ("symbol", "ts")
 ALL_COLUMNS: tuple[str, ...] = KEY_COLUMNS + VALUE_COLUMNS
 
