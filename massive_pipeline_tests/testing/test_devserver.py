@@ -640,7 +640,9 @@ def test_serve_forever_in_the_foreground_until_stopped() -> None:
 
 def test_cli_entry_point_prints_its_url_and_stops_on_ctrl_c() -> None:
     code = "from massive_pipeline.testing.devserver import serve_forever_cli; serve_forever_cli('127.0.0.1', 0, rate_limit=2)"
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # started with SIGINT ignored, as a parent can leave it (exec keeps an ignored signal): Ctrl-C must still stop it
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     try:
         first = proc.stdout.readline()
         url = re.search(r"http://127\.0\.0\.1:\d+", first)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import signal
 import socket
 import threading
 import time
@@ -439,7 +440,12 @@ def serve_forever_cli(host: str = "127.0.0.1", port: int = 8765, **kwargs: Any) 
               f"{'' if server.api_keys is None else ' if configured'})", flush=True)
         print("  Ctrl-C stops it.", flush=True)
 
+    # Ctrl-C must stop it even when started by a process that ignores SIGINT: an ignored signal stays
+    # ignored across exec, and Python then installs no KeyboardInterrupt handler of its own.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         server.serve_forever(ready=announce)
     except KeyboardInterrupt:
         print("Massive dev server stopped.", flush=True)
+    finally:
+        signal.signal(signal.SIGINT, previous)
