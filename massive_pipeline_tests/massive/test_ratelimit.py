@@ -222,6 +222,20 @@ def _assert_budget_held(sent: list[tuple[float, bool]]) -> None:
     assert _max_in_window(noncritical, MODEL_WINDOW) <= MODEL_LIMIT - MODEL_RESERVE, noncritical
 
 
+def _opening(vt: VirtualTime, make, sent: list[tuple[float, bool]], schedule: list[tuple[float, bool]]):
+    """One process sending requests at the given (time, critical) instants, noting when each was sent."""
+
+    def requests() -> None:
+        with make() as limiter:
+            for at, critical in schedule:
+                if at > vt.now():
+                    vt.sleep(at - vt.now())
+                limiter.acquire(critical=critical)
+                sent.append((vt.now(), critical))
+
+    return requests
+
+
 def _critical_request(vt: VirtualTime, make, sent: list[tuple[float, bool]], asked: dict[str, float]):
     """One critical request, noting in `asked` when it asked and when it was served."""
 
@@ -248,13 +262,7 @@ def test_reserve_holds_in_the_modelled_scenario(tmp_path):
     sent: list[tuple[float, bool]] = []
     asked: dict[str, float] = {}
 
-    def opening() -> None:
-        with make() as limiter:
-            for critical in (True, True, True, True, False):
-                limiter.acquire(critical=critical)
-                sent.append((vt.now(), critical))
-
-    vt.spawn(0.0, opening)
+    vt.spawn(0.0, _opening(vt, make, sent, [(0.0, True)] * 4 + [(0.0, False)]))
     for _ in range(3):
         vt.spawn(1.0, _flood(vt, make, sent, until=130.0))
     vt.spawn(61.5, _critical_request(vt, make, sent, asked))
@@ -274,14 +282,7 @@ def test_a_waiting_critical_request_gets_the_first_token_that_frees_up(tmp_path)
     sent: list[tuple[float, bool]] = []
     asked: dict[str, float] = {}
 
-    def opening() -> None:
-        with make() as limiter:
-            for at, critical in ((0.0, True), (10.0, False), (20.0, False), (30.0, True)):
-                vt.sleep(at - vt.now())
-                limiter.acquire(critical=critical)
-                sent.append((vt.now(), critical))
-
-    vt.spawn(0.0, opening)
+    vt.spawn(0.0, _opening(vt, make, sent, [(0.0, True), (10.0, False), (20.0, False), (30.0, True)]))
     for _ in range(2):
         vt.spawn(31.0, _flood(vt, make, sent, until=130.0))
     vt.spawn(45.0, _critical_request(vt, make, sent, asked))
