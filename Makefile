@@ -23,8 +23,10 @@ $(DAGSTER_HOME)/dagster.yaml:
 demo: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/massive-pipeline demo
 
+# the suite in two phases: in parallel on TEST_WORKERS workers, then the `serial` tests alone
+TEST_WORKERS ?= 4
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	TEST_WORKERS=$(TEST_WORKERS) TEST_PYTHON=$(BIN)/python bash scripts/run-tests.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check massive_pipeline massive_pipeline_tests benchmarks

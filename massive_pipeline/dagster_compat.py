@@ -13,6 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from dagster import DagsterInstance, DagsterRun
+    from dagster._core.test_utils import create_test_daemon_workspace_context
+    from dagster._daemon.backfill import execute_backfill_iteration
+    from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import QueuedRunCoordinatorDaemon
 
 # Per-partition asset check evaluations emitted from a ranged run must name the materialization
 # they judged, or the UI shows a check's status against no partition; the evaluation's
@@ -53,20 +56,34 @@ from dagster._core.storage.tags import (
     BACKFILL_ID_TAG,
 )
 
-# The simulation's daemon side, one iteration at a time: a workspace on a gRPC code server as the
-# daemon opens it (create_test_daemon_workspace_context, ModuleTarget), the backfill daemon's and the
-# run queue daemon's iterations (execute_backfill_iteration, QueuedRunCoordinatorDaemon).
-from dagster._core.test_utils import create_test_daemon_workspace_context
-
 # make_new_backfill_id: the id format the UI's backfills get (make_new_run_id: see the simulation above).
 from dagster._core.utils import make_new_backfill_id, make_new_run_id
 from dagster._core.workspace.load_target import ModuleTarget
-from dagster._daemon.backfill import execute_backfill_iteration
-from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import QueuedRunCoordinatorDaemon
 
 # The error record of a failed step or run, as found in its events (type hints only).
 from dagster._utils.error import SerializableErrorInfo
 from dagster._utils.schedules import cron_string_iterator
+
+# The simulation's daemon side, one iteration at a time: a workspace on a gRPC code server as the
+# daemon opens it (create_test_daemon_workspace_context, ModuleTarget), the backfill daemon's and the
+# run queue daemon's iterations (execute_backfill_iteration, QueuedRunCoordinatorDaemon). Resolved
+# on first use (PEP 562): importing them pulls in the daemon and Dagster's test utilities, a third
+# of a second that every run and step process would pay when it loads the code location.
+_LAZY = {
+    "create_test_daemon_workspace_context": "dagster._core.test_utils",
+    "execute_backfill_iteration": "dagster._daemon.backfill",
+    "QueuedRunCoordinatorDaemon": "dagster._daemon.run_coordinator.queued_run_coordinator_daemon",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
+
 
 # The daemon's own decisions, for the tests that prove the lanes and run monitoring (Dagster has
 # no public entry point that runs one daemon iteration). Imported when called, so loading the code

@@ -17,8 +17,8 @@ from dagster import BetaWarning, Definitions, ExecutorDefinition, PreviewWarning
 
 from massive_pipeline.broker.definitions import build_broker_definitions
 from massive_pipeline.candles.assets import build_candle_assets
-from massive_pipeline.candles.jobs import build_candle_jobs, lane_executor
-from massive_pipeline.core.catalog import Catalog, load_catalog
+from massive_pipeline.candles.jobs import build_candle_jobs, in_run_process_config, lane_executor
+from massive_pipeline.core.catalog import Catalog, Provider, load_catalog
 from massive_pipeline.features.definitions import build_features_definitions
 from massive_pipeline.operations import (
     OperationsSettings,
@@ -27,6 +27,7 @@ from massive_pipeline.operations import (
 )
 from massive_pipeline.quality.definitions import build_quality_definitions
 from massive_pipeline.resources.api_key import api_key_variable
+from massive_pipeline.resources.binance import binance_resource_from_env
 from massive_pipeline.resources.candle_io_manager import CANDLE_IO_MANAGER_KEY, CandleIOManager
 from massive_pipeline.resources.candle_store import CandleStoreResource
 from massive_pipeline.resources.massive import MassiveResource, massive_resource_from_env
@@ -38,6 +39,7 @@ def default_resources() -> dict[str, object]:
     store = CandleStoreResource()
     return {
         "massive": massive_resource_from_env(),
+        "binance": binance_resource_from_env(),
         "candle_store": store,
         CANDLE_IO_MANAGER_KEY: CandleIOManager(database_url=store.database_url),
         "redis_publisher": RedisPublisherResource(),
@@ -52,6 +54,16 @@ def _with_candle_io_manager(resources: Mapping[str, object]) -> dict[str, object
         store = out.get("candle_store")
         url = store.database_url if isinstance(store, CandleStoreResource) else None
         out[CANDLE_IO_MANAGER_KEY] = CandleIOManager(database_url=url)
+    return out
+
+
+def _with_binance(resources: Mapping[str, object], catalog: Catalog) -> dict[str, object]:
+    """The resources plus the `binance` resource from the environment when the catalog has Binance
+    entries and the caller bound none: it needs no key, so callers that bind only Massive (tests,
+    the simulation) still get a code location whose Binance assets can run."""
+    out = dict(resources)
+    if "binance" not in out and any(spec.provider is Provider.BINANCE for spec in catalog):
+        out["binance"] = binance_resource_from_env()
     return out
 
 
@@ -88,10 +100,12 @@ def _compose(catalog: Catalog, resources: Mapping[str, object] | None, settings:
     if resources is None:
         resolve_database_url()  # a malformed MASSIVE_DATABASE_URL is refused when the code location loads
         resources = default_resources()
-    resources = _with_candle_io_manager(resources)
+    resources = _with_binance(_with_candle_io_manager(resources), catalog)
     # The schedules and sensors check the key the bound resource will really read (an EnvVar's
     # variable), not a guess: a literal key (the simulation's) is never missing.
-    settings = dataclasses.replace(settings, api_key_env=api_key_variable(resources.get("massive")))
+    # The small latency-bound runs keep their steps in the run's process where the executor allows.
+    settings = dataclasses.replace(settings, api_key_env=api_key_variable(resources.get("massive")),
+                                   in_run_process_config=in_run_process_config(executor))
     parts = (
         Definitions(assets=build_candle_assets(catalog), jobs=build_candle_jobs(catalog), resources=dict(resources),
                     executor=executor),

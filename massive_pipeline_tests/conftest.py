@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from massive_pipeline.testing.binance_server import BinanceServer
 from massive_pipeline.testing.devserver import DevServer
 
 SHIFTED_CLOCK_ENV = "MASSIVE_TEST_SHIFTED_CLOCK"
@@ -30,6 +31,14 @@ def pytest_configure(config: pytest.Config) -> None:
                                 "scripts/shifted_clock is not on PYTHONPATH")
 
 
+def redis_test_url() -> str:
+    """The real Redis on 127.0.0.1:6379, one database per pytest-xdist worker (`gw0` -> 1, `gw1` -> 2, ...;
+    0 outside xdist): the limiter's keys are fixed per budget, so two workers' tests must not share them."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    database = int(worker.removeprefix("gw")) + 1 if worker.startswith("gw") else 0
+    return f"redis://127.0.0.1:6379/{database}"
+
+
 PG_ADMIN_URL = os.environ.get("MASSIVE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
 SMALL_CATALOG = """\
@@ -46,6 +55,18 @@ symbols:
 @pytest.fixture
 def devserver() -> Iterator[DevServer]:
     with DevServer(port=0) as srv:
+        yield srv
+
+
+# The bundled Binance server's clock in its fixture: pinned, so which kline is forming and which
+# minute a request's weight counts in are the same on any day (half a minute into 12:00 UTC).
+BINANCE_NOW = "2026-03-31T12:00:30Z"
+
+
+@pytest.fixture
+def binance_server() -> Iterator[BinanceServer]:
+    """The bundled Binance-compatible server, its clock frozen at `BINANCE_NOW`."""
+    with BinanceServer(port=0, now=BINANCE_NOW, speed=0) as srv:
         yield srv
 
 

@@ -125,7 +125,8 @@ def test_schema_check_catches_a_typo(compose: dict[str, Any]) -> None:
 
 def test_compose_has_dagsters_deploy_docker_services(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    assert set(services) == {"postgresql", "user_code", "webserver", "daemon", "service", "redis"}
+    assert set(services) == {"postgresql", "user_code", "webserver", "daemon", "service", "stream", "redis",
+                             "rabbitmq", "celery_worker_1", "celery_worker_2"}
     assert services["redis"]["profiles"] == ["redis"]  # optional: only with --profile redis
     assert not any("profiles" in services[name] for name in ("postgresql", "user_code", "webserver", "daemon"))
     user_code = services["user_code"]["command"]
@@ -157,6 +158,52 @@ def test_compose_runs_the_data_service_without_the_api_key(compose: dict[str, An
     assert env["MASSIVE_SERVICE_TOKEN"] == read_env_file(ENV_EXAMPLE)["MASSIVE_SERVICE_TOKEN"]
     assert "/health" in " ".join(service["healthcheck"]["test"])
     assert service["depends_on"]["postgresql"]["condition"] == "service_healthy"
+
+
+def test_compose_offers_celery_workers_on_the_runs_store_limiter_and_broker(compose: dict[str, Any]) -> None:
+    """`--profile celery` adds the broker and two workers of the code location's Celery app; they
+    see what the runs see (store, limiter, key, instance), and the runs stay multiprocess unless
+    MASSIVE_EXECUTOR=celery."""
+    from massive_pipeline.candles import celery_worker
+
+    services = compose["services"]
+    runs = services["user_code"]["environment"]
+    assert runs["MASSIVE_EXECUTOR"] == "multiprocess"
+    names = []
+    for service in ("celery_worker_1", "celery_worker_2"):
+        worker = services[service]
+        assert worker["profiles"] == ["celery"]
+        command = worker["command"]
+        assert command[:4] == ["celery", "-A", celery_worker.__name__, "worker"]
+        assert command[command.index("-Q") + 1] == celery_worker.app.conf.task_default_queue
+        names.append(command[command.index("-n") + 1])
+        env = worker["environment"]
+        for key in ("MASSIVE_DATABASE_URL", "MASSIVE_RATE_LIMIT_URL", "MASSIVE_API_KEY", "MASSIVE_BASE_URL",
+                    "MASSIVE_CELERY_BROKER", "DAGSTER_POSTGRES_HOST", "DAGSTER_POSTGRES_DB"):
+            assert env[key] == runs[key], (service, key)
+        assert worker["depends_on"]["rabbitmq"]["condition"] == "service_healthy"
+        assert "ports" not in worker
+    assert len(set(names)) == 2
+    assert services["rabbitmq"]["profiles"] == ["celery"] and "ports" not in services["rabbitmq"]
+    assert runs["MASSIVE_CELERY_BROKER"].startswith("amqp://rabbitmq:5672/")
+
+
+def test_compose_runs_the_kline_stream_as_its_own_service(compose: dict[str, Any]) -> None:
+    """`massive-pipeline stream` on the stack's candle store; Binance's public stream needs no key, and
+    the stop grace period leaves its SIGTERM handler time to close the connection."""
+    from massive_pipeline.cli import build_parser
+
+    stream = compose["services"]["stream"]
+    command = stream["command"]
+    args = build_parser().parse_args(command[1:])
+    assert command[0] == "massive-pipeline" and args.command == "stream" and args.symbols == "BTCUSDT"
+    env = stream["environment"]
+    assert "MASSIVE_API_KEY" not in env and env["BINANCE_WS_URL"] == "wss://stream.binance.com:9443"
+    assert env["MASSIVE_DATABASE_URL"] == compose["services"]["user_code"]["environment"]["MASSIVE_DATABASE_URL"]
+    # optional: the packaged catalog has no binance entry to stream yet
+    assert stream["restart"] == "unless-stopped" and stream["profiles"] == ["stream"]
+    assert stream["depends_on"]["postgresql"]["condition"] == "service_healthy"
+    assert "ports" not in stream  # it serves nothing
 
 
 def test_workspace_of_the_stack_points_at_the_code_server(compose: dict[str, Any]) -> None:

@@ -32,14 +32,23 @@ from dagster import (
     Definitions,
     RunRequest,
     build_schedule_context,
+    in_process_executor,
     instance_for_test,
     validate_run_config,
 )
 from dagster._core.instance.config import dagster_instance_config
 
-from massive_pipeline.candles.assets import BULK_POOL, CRITICAL_LANE, CRITICAL_POOL, LANE_TAG, candle_key
-from massive_pipeline.candles.jobs import CRITICAL_STEPS_PER_RUN, job_name_for
-from massive_pipeline.core.catalog import Catalog, load_catalog
+from massive_pipeline.candles.assets import (
+    BINANCE_BULK_POOL,
+    BINANCE_CRITICAL_POOL,
+    BULK_POOL,
+    CRITICAL_LANE,
+    CRITICAL_POOL,
+    LANE_TAG,
+    candle_key,
+)
+from massive_pipeline.candles.jobs import CRITICAL_STEPS_PER_RUN, IN_RUN_PROCESS_CONFIG, job_name_for
+from massive_pipeline.core.catalog import Catalog, load_catalog, parse_catalog
 from massive_pipeline.core.timeframes import Timeframe
 from massive_pipeline.dagster_compat import registered_job_origin, runs_the_queue_would_launch
 from massive_pipeline.definitions import build_definitions
@@ -136,7 +145,44 @@ def test_critical_refresh_steps_and_backfill_steps_do_not_share_a_pool(defs: Def
     for job in [*repo.get_all_jobs(), defs.resolve_implicit_global_asset_job_def()]:
         (executor,) = validate_run_config(job, {})["execution"].values()  # the run config its runs resolve to
         assert {"key": LANE_TAG, "value": CRITICAL_LANE, "limit": CRITICAL_STEPS_PER_RUN} in \
-            executor["tag_concurrency_limits"], job.name
+            executor["multiprocess"]["tag_concurrency_limits"], job.name
+        # the small runs' switch: one step at a time in the run's process, which keeps the lane limit too
+        (executor,) = validate_run_config(job, dict(IN_RUN_PROCESS_CONFIG))["execution"].values()
+        assert set(executor) == {"in_process"}, job.name
+
+
+def test_the_critical_lanes_runs_keep_their_steps_in_the_run_process(defs: Definitions, catalog: Catalog):
+    """The priority refresh and the snapshots ask the lane executor for in-process steps (a
+    subprocess per step costs more than the step's work); with an executor that does not take the
+    switch (here Dagster's own in-process one), the requests carry no execution config at all."""
+    with instance_for_test() as instance:
+        requests = critical_lane_requests(defs, instance)
+        assert {r.tags[PURPOSE_TAG] for _, r in requests} == {p.value for p in CRITICAL_LANE_PURPOSES}
+        assert all(r.run_config == IN_RUN_PROCESS_CONFIG for _, r in requests)
+        plain = build_definitions(catalog, executor=in_process_executor)
+        assert all("execution" not in r.run_config for _, r in critical_lane_requests(plain, instance))
+
+
+def test_binance_steps_have_their_own_lanes(env: Path):
+    """Binance spends its own budget, so its fetched steps are in its own pools (critical and bulk
+    as for Massive) and never take a Massive slot; the lane op tag is the same."""
+    catalog = parse_catalog("""\
+symbols:
+  - {symbol: BTCUSD, ticker: "X:BTCUSD", asset_class: crypto, priority: critical, calendar: crypto, start: 2025-06-01}
+  - {symbol: ETHUSD, ticker: "X:ETHUSD", asset_class: crypto, priority: low, calendar: crypto, start: 2025-06-01}
+  - {symbol: BTCUSDT, ticker: BTCUSDT, provider: binance, asset_class: crypto, priority: critical, calendar: crypto,
+     start: 2025-06-01}
+  - {symbol: ETHUSDT, ticker: ETHUSDT, provider: binance, asset_class: crypto, priority: low, calendar: crypto,
+     start: 2025-06-01}
+""")
+    defs = build_definitions(catalog)
+    expected = {"BTCUSD": CRITICAL_POOL, "ETHUSD": BULK_POOL, "BTCUSDT": BINANCE_CRITICAL_POOL,
+                "ETHUSDT": BINANCE_BULK_POOL}
+    for spec in catalog:
+        pools = {pool_of(defs, candle_key(spec.symbol, tf)) for tf in spec.timeframes}
+        assert pools - {None} == {expected[spec.symbol]}, spec.symbol
+        base = defs.resolve_assets_def(candle_key(spec.symbol, spec.base_timeframe)).op
+        assert (base.tags[LANE_TAG] == CRITICAL_LANE) == spec.is_critical
 
 
 @pytest.mark.parametrize("name", INSTANCES)
@@ -325,6 +371,9 @@ def test_the_run_queue_launches_the_refresh_first_even_with_the_worst_mix_runnin
         _run(instance, defs, GAP_DETECTION_JOB, None, {PURPOSE_TAG: Purpose.GAP_DETECTION.value},
              DagsterRunStatus.STARTED),
         _run(instance, defs, "retention_job", None, {PURPOSE_TAG: Purpose.RETENTION.value}, DagsterRunStatus.STARTED),
+        # a broker export's comparison (no API step, so no pool: any job without pools stands for it)
+        _run(instance, defs, GAP_DETECTION_JOB, None, {PURPOSE_TAG: Purpose.BROKER_COMPARISON.value},
+             DagsterRunStatus.STARTED),
         # by hand: the UI's "Materialize" of critical assets, outside any backfill
         _run(instance, defs, daily, [candle_key("XAUUSD", Timeframe.M1)], {}, DagsterRunStatus.STARTED),
         _run(instance, defs, daily, [candle_key("BTCUSD", Timeframe.M1)], {}, DagsterRunStatus.STARTED),

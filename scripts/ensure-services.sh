@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# Makes sure the PostgreSQL and Redis servers the tests talk to answer on 127.0.0.1.
+# Makes sure the PostgreSQL, Redis and RabbitMQ servers the tests talk to answer on 127.0.0.1.
 # Starts them when installed but down, installs them from Debian's packages when absent.
 set -euo pipefail
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 apt_updated=0
 apt_install() {
-  if [ "$apt_updated" = 0 ]; then as_root apt-get update -qq; apt_updated=1; fi
+  if [ "$apt_updated" = 0 ]; then
+    # an install interrupted earlier (a CI run stopped mid-way) leaves dpkg refusing every install
+    as_root env DEBIAN_FRONTEND=noninteractive dpkg --configure -a
+    as_root apt-get update -qq; apt_updated=1
+  fi
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
 }
 wait_for() {  # wait_for NAME CMD...: poll until CMD succeeds, 60 s at most
@@ -44,6 +48,21 @@ if ! redis_up; then
   wait_for Redis redis_up
 else
   echo "Redis is up"
+fi
+
+# The Celery executor's test (massive_pipeline_tests/candles/test_celery_executor.py) takes its broker
+# from MASSIVE_TEST_CELERY_BROKER, by default this RabbitMQ on 5672 (guest/guest, which RabbitMQ
+# accepts from loopback). The listener opens once the broker has booted, so an open port is an answer.
+amqp_up() { timeout 2 bash -c 'exec 3<>/dev/tcp/127.0.0.1/5672' 2>/dev/null; }
+if [ -z "${MASSIVE_TEST_CELERY_BROKER:-}" ]; then
+  if ! command -v rabbitmq-server >/dev/null 2>&1; then apt_install rabbitmq-server; fi
+  if ! amqp_up; then
+    if [ -x /etc/init.d/rabbitmq-server ]; then as_root /etc/init.d/rabbitmq-server start || true
+    else as_root rabbitmq-server -detached || true; fi
+    wait_for RabbitMQ amqp_up
+  else
+    echo "RabbitMQ is up"
+  fi
 fi
 
 # The browser tests drive Debian's Chromium through Debian's chromedriver (nothing downloads a

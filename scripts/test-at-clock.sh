@@ -14,5 +14,5 @@ offset=$(( $(date -u -d "$instant" +%s) - $(date -u +%s) ))
 echo "clock set to $instant UTC ($(date -u -d "$instant" '+%A')), offset ${offset} s"
 export PYTHONPATH="$PWD/scripts/shifted_clock${PYTHONPATH:+:$PYTHONPATH}"
 MASSIVE_TEST_CLOCK_OFFSET="$offset" MASSIVE_TEST_SHIFTED_CLOCK="$instant" TZ=UTC \
-  exec .venv/bin/python -m pytest -q -p no:cacheprovider -p no:time_machine \
+  exec bash scripts/run-tests.sh -p no:time_machine \
   -W "ignore:Module already imported so cannot be rewritten; time_machine:pytest.PytestAssertRewriteWarning" "$@"

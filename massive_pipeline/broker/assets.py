@@ -21,7 +21,7 @@ from dagster import (
     asset,
 )
 
-from massive_pipeline.broker.comparison import compare_export
+from massive_pipeline.broker.comparison import compare_export, store_timeframes
 from massive_pipeline.broker.config import BrokerSpec
 from massive_pipeline.broker.exports import BrokerExportError
 from massive_pipeline.broker.filenames import parse_export_name
@@ -64,7 +64,7 @@ def _broker_asset(catalog: Catalog, broker: BrokerSpec, symbol: str) -> AssetsDe
 
     @asset(
         key=broker_key(broker.name, symbol),
-        deps=[AssetKey(candle_key_path(symbol, tf)) for tf in timeframes],
+        deps=[AssetKey(candle_key_path(symbol, s)) for tf in timeframes for s in store_timeframes(spec, tf)],
         group_name=BROKERS_GROUP,
         kinds={"python"},
         description=(

@@ -49,6 +49,8 @@ class PriceComparison:
     fields: dict[str, DiffStats]
     recommended_offset: float | None
     daily: pd.DataFrame = field(repr=False)  # day, bars, mean close diff (price and pips)
+    # ts, close diff in pips, per matched bar: what the plot draws
+    per_bar: pd.DataFrame = field(default_factory=lambda: pd.DataFrame({"ts": [], "diff_pips": []}), repr=False)
 
     @property
     def close(self) -> DiffStats:
@@ -107,4 +109,5 @@ def compare_prices(
         fields=stats,
         recommended_offset=recommended,
         daily=daily,
+        per_bar=pd.DataFrame({"ts": joined["ts"], "diff_pips": close_diff / pip_size}),
     )

@@ -17,6 +17,7 @@ from massive_pipeline.broker.offset import (
     MAX_OFFSET_MINUTES,
     MIN_OFFSET_MINUTES,
     OffsetFinding,
+    OffsetNotFoundError,
     OffsetRule,
     detect_offset,
     stated,
@@ -37,13 +38,20 @@ class ComparisonOutcome:
     offset: OffsetFinding
     prices: PriceComparison
     comparison_id: int
+    # the store series the bars were compared with (D1_NY for a New-York-close broker's D1 export)
+    store_timeframe: Timeframe | None = None
+
+    def _against(self) -> str:
+        other = self.store_timeframe
+        return "" if other is None or other is self.timeframe else f" (against the store's {other.value})"
 
     def lines(self) -> list[str]:
         """The result as the command prints it."""
         p, spec, pip = self.prices, self.spec, self.prices.pip_size
         digits = spec.precision + 1
         out = [
-            f"broker {self.broker} {spec.symbol} {self.timeframe.value}: {len(self.export.bars)} bars in "
+            f"broker {self.broker} {spec.symbol} {self.timeframe.value}{self._against()}: "
+            f"{len(self.export.bars)} bars in "
             f"{self.export.file_name} ({self.export.format.upper()}, sha256 {self.export.sha256[:12]}), server time "
             f"{self.export.first_server_time:%Y-%m-%d %H:%M} .. {self.export.last_server_time:%Y-%m-%d %H:%M}",
             f"server time offset: {self.offset.summary()}",
@@ -77,6 +85,53 @@ def _store_window(store: CandleStore, spec: SymbolSpec, tf: Timeframe, export: B
     return store.read(spec.symbol, tf, start, end, include_forming=False)
 
 
+# A broker's day and week bars in the store's other convention: a broker whose server day ends at
+# 17:00 New York (the usual UTC+2/UTC+3 rule) cuts its D1 where the store's D1_NY is cut, which no
+# UTC day matches whatever the offset.
+_NEW_YORK_COUNTERPART = {Timeframe.D1: Timeframe.D1_NY, Timeframe.W1: Timeframe.W1_NY}
+
+
+def store_timeframes(spec: SymbolSpec, timeframe: Timeframe) -> list[Timeframe]:
+    """The store series a broker's `timeframe` bars may be compared with: the same timeframe, and
+    for day and week bars of a symbol with the New York close convention, D1_NY or W1_NY too."""
+    other = _NEW_YORK_COUNTERPART.get(timeframe)
+    return [timeframe, other] if other is not None and other in spec.timeframes else [timeframe]
+
+
+def _place(
+    store: CandleStore, spec: SymbolSpec, timeframe: Timeframe, export: BrokerExport, offset: OffsetRule | None
+) -> tuple[Timeframe, pd.DataFrame, OffsetFinding]:
+    """The store series to compare with, its bars, and the offset that puts the export on it.
+
+    A stated offset picks the series by its rule (new_york_close: the New York day, when the symbol
+    has it). Detected, every candidate series is scored and the best correlation wins, so a D1
+    export of a New-York-close broker is judged against D1_NY, and one of a UTC broker against D1.
+    """
+    candidates = store_timeframes(spec, timeframe)
+    if offset is not None:
+        tf = candidates[-1] if offset.kind == "new_york_close" else candidates[0]
+        return tf, _store_window(store, spec, tf, export), stated(offset)
+    bars = export.bars
+    best: tuple[Timeframe, pd.DataFrame, OffsetFinding] | None = None
+    first_error: OffsetNotFoundError | None = None
+    for tf in candidates:
+        stored = _store_window(store, spec, tf, export)
+        try:
+            finding = detect_offset(
+                bars["server_time"], bars["close"], stored["ts"], stored["close"],
+                what=f"the store's {spec.symbol} {tf.value} bars",
+            )
+        except OffsetNotFoundError as exc:
+            first_error = first_error or exc
+            continue
+        if best is None or (finding.score or 0.0) > (best[2].score or 0.0):
+            best = (tf, stored, finding)
+    if best is None:
+        assert first_error is not None
+        raise first_error
+    return best
+
+
 def compare_export(
     store: CandleStore,
     spec: SymbolSpec,
@@ -89,22 +144,15 @@ def compare_export(
 ) -> ComparisonOutcome:
     """Import `path` as `broker`'s bars of `spec` × `timeframe`, find or take the offset, compare and record.
 
+    Day and week exports may be compared with the store's D1_NY / W1_NY (`store_timeframes`); the
+    rows keep the export's timeframe, and the series compared is `store_timeframe` (in `details`).
+
     Raises `BrokerExportError` for a bad file, `OffsetNotFoundError` when no offset fits, and
     ValueError when the bars have no bar start in common with the store.
     """
     export = read_export(path)
-    stored = _store_window(store, spec, timeframe, export)
     bars = export.bars
-    if offset is None:
-        finding = detect_offset(
-            bars["server_time"],
-            bars["close"],
-            stored["ts"],
-            stored["close"],
-            what=f"the store's {spec.symbol} {timeframe.value} bars",
-        )
-    else:
-        finding = stated(offset)
+    compared_with, stored, finding = _place(store, spec, timeframe, export, offset)
     placed = bars.assign(ts=finding.rule.server_to_utc(bars["server_time"]))
     store.replace_broker_file(broker, spec.symbol, timeframe, export.sha256, export.file_name, placed)
     try:
@@ -112,10 +160,12 @@ def compare_export(
     except ValueError as exc:
         raise ValueError(
             f"{export.file_name} with offset {finding.rule.label}: {exc} "
-            f"({spec.symbol} {timeframe.value}: {len(stored)} stored bars in the period)"
+            f"({spec.symbol} {compared_with.value}: {len(stored)} stored bars in the period)"
         ) from None
     details = {
         "fields": {name: s.as_dict() for name, s in prices.fields.items()},
+        # the store series compared: the export's timeframe, or D1_NY / W1_NY for a New York day
+        "store_timeframe": compared_with.value,
         "format": export.format,
         "broker_bars": prices.broker_bars,
         "runner_up": None
@@ -146,4 +196,4 @@ def compare_export(
         file_sha256=export.sha256,
         file_name=export.file_name,
     )
-    return ComparisonOutcome(broker, spec, timeframe, export, finding, prices, comparison_id)
+    return ComparisonOutcome(broker, spec, timeframe, export, finding, prices, comparison_id, compared_with)

@@ -22,5 +22,5 @@ def build_broker_definitions(
         return Definitions()
     return Definitions(
         assets=build_broker_assets(catalog, brokers),
-        sensors=[build_broker_sensor(brokers, settings.sensor_status)],
+        sensors=[build_broker_sensor(brokers, settings.sensor_status, settings)],
     )

@@ -17,7 +17,8 @@ from pathlib import Path
 from massive_pipeline.core.timeframes import Timeframe, UnknownTimeframeError, parse_timeframe
 
 EXPORT_SUFFIXES = (".csv", ".tsv", ".txt")
-_MT4_PERIODS = {tf.minutes: tf for tf in Timeframe}
+# a period in minutes names a UTC timeframe (D1_NY and W1_NY share D1 and W1's nominal minutes)
+_MT4_PERIODS = {tf.minutes: tf for tf in Timeframe if not tf.is_new_york}
 _MT4_RE = re.compile(r"^([A-Z0-9]{2,12}?)(1|5|15|30|60|240|1440|10080)$")
 _MT5_RE = re.compile(r"^([A-Z0-9]{2,12})_([A-Z]{1,2}\d{1,2})(?:_.*)?$")
 

@@ -48,6 +48,7 @@ NEW_YORK_CLOSE = "new_york_close"
 # server time = New York wall time + 7 h: UTC+3 in US summer, UTC+2 in US winter
 _NY_SUMMER_MINUTES, _NY_WINTER_MINUTES = 180, 120
 _MINUTE_NS = 60 * 10**9
+_TIE = 1e-9
 _OFFSET_RE = re.compile(r"^(?:UTC)?([+-])(\d{1,2})(?::?(\d{2}))?$", re.IGNORECASE)
 
 RuleKind = Literal["fixed", "new_york_close"]
@@ -245,8 +246,11 @@ def detect_offset(
             f"with {most.rule.label}): store the period first, or state the offset with --offset"
         )
     best_score = max(c.score for c in eligible)
-    tied = [c for c in eligible if c.score == best_score]
-    best = next((c for c in tied if c.rule.kind == "new_york_close"), tied[0])
+    # equal within rounding: day bars matched exactly on part of the file (fixed +02:00 on a
+    # New-York-close broker's winter days, whose summer days land on no store bar) score 1 like the
+    # rule matching all of them; the candidate placing more bars on the store is the better evidence
+    tied = [c for c in eligible if c.score >= best_score - _TIE]
+    best = max(tied, key=lambda c: (c.matched, c.rule.kind == "new_york_close"))
     same = {c.rule for c in eligible if np.array_equal(placements[c.rule], placements[best.rule])}
     others = [c for c in eligible if c.rule not in same]
     runner_up = max(others, key=lambda c: c.score) if others else None

@@ -29,9 +29,9 @@ from dagster import (
 from massive_pipeline.broker.assets import broker_key
 from massive_pipeline.broker.config import BrokerSpec
 from massive_pipeline.broker.filenames import parse_export_name
+from massive_pipeline.operations.settings import PURPOSE_TAG, OperationsSettings, Purpose
 
 BROKER_SENSOR = "broker_exports_sensor"
-PURPOSE_TAG, PURPOSE = "massive/purpose", "broker_comparison"
 
 
 @dataclass(frozen=True)
@@ -71,9 +71,12 @@ def scan(brokers: tuple[BrokerSpec, ...], notes: list[str]) -> Iterator[ExportFi
 
 
 def evaluate(
-    brokers: tuple[BrokerSpec, ...], cursor: str | None
+    brokers: tuple[BrokerSpec, ...], cursor: str | None, settings: OperationsSettings | None = None,
 ) -> tuple[list[RunRequest], dict[str, list], list[str]]:
-    """(run requests, new cursor state, notes) of one tick; pure apart from reading the folders."""
+    """(run requests, new cursor state, notes) of one tick; pure apart from reading the folders.
+    The runs carry their purpose's `dagster/max_runtime`, so a comparison that hangs is failed by
+    run monitoring instead of holding a run slot for the instance's default 12 hours."""
+    runtime = (settings or OperationsSettings()).runtime_tags(Purpose.BROKER_COMPARISON)
     seen: dict[str, list] = json.loads(cursor) if cursor else {}
     state: dict[str, list] = {}
     requests: list[RunRequest] = []
@@ -96,9 +99,10 @@ def evaluate(
                 asset_selection=[key],
                 run_config={"ops": {key.to_python_identifier(): {"config": {"file": str(export.path)}}}},
                 tags={
-                    PURPOSE_TAG: PURPOSE,
+                    PURPOSE_TAG: Purpose.BROKER_COMPARISON.value,
                     "massive/broker": export.broker.name,
                     "massive/symbol": export.symbol,
+                    **runtime,
                 },
             )
         )
@@ -110,7 +114,7 @@ def evaluate(
 
 
 def build_broker_sensor(
-    brokers: tuple[BrokerSpec, ...], default_status: DefaultSensorStatus
+    brokers: tuple[BrokerSpec, ...], default_status: DefaultSensorStatus, settings: OperationsSettings | None = None,
 ) -> SensorDefinition:
     keys = [broker_key(b.name, s) for b in brokers for s in b.symbols]
 
@@ -123,7 +127,7 @@ def build_broker_sensor(
         "requests the comparison of its brokers/<name>/<symbol> asset with the stored candles.",
     )
     def _broker_exports(context: SensorEvaluationContext) -> SensorResult:
-        requests, state, notes = evaluate(brokers, context.cursor)
+        requests, state, notes = evaluate(brokers, context.cursor, settings)
         for note in notes:
             context.log.info(note)
         cursor = json.dumps(state, sort_keys=True)

@@ -109,12 +109,35 @@ def submit_candle_backfill(
     `origin` goes into the backfill's description and `title_prefix` into its title.
     """
     ranges = planned_ranges(specs, timeframes, start, end)
-    run_tags = dict(tags or {})
-    if len(specs) == 1:
-        # one symbol: every run of the backfill is that symbol's, as the queue sensor counts runs
-        run_tags.setdefault("massive/symbol", specs[0].symbol)
     title = backfill_title(specs, sorted({r.timeframe for r in ranges}, key=lambda t: t.minutes), start, end,
                            title_prefix)
+    return submit_ranges(defs, instance, ranges, title=title, tags=tags, accept_removals=accept_removals,
+                         origin=origin)
+
+
+def submit_ranges(
+    defs: Definitions,
+    instance: DagsterInstance,
+    ranges: Sequence[PlannedRange],
+    *,
+    title: str,
+    tags: Mapping[str, str] | None = None,
+    accept_removals: bool = False,
+    origin: str = "`massive-pipeline backfill --submit`",
+) -> SubmittedBackfill:
+    """Add one asset backfill of `ranges` (each series its own partition range) and return.
+
+    What `submit_candle_backfill` submits once it has planned its ranges; the bootstrap, whose
+    series need different ranges (M1's week, W1's two years), submits its plan through it too.
+    """
+    run_tags = dict(tags or {})
+    symbols = {r.spec.symbol for r in ranges}
+    if len(symbols) == 1:
+        # one symbol: every run of the backfill is that symbol's, as the queue sensor counts runs
+        run_tags.setdefault("massive/symbol", next(iter(symbols)))
+    by_key: dict[AssetKey, list[PlannedRange]] = {}
+    for r in ranges:  # a series may have several ranges (the holes a bootstrap fills)
+        by_key.setdefault(r.key, []).append(r)
     backfill = PartitionBackfill.from_partitions_by_assets(
         backfill_id=make_new_backfill_id(),
         asset_graph=defs.resolve_asset_graph(),
@@ -123,20 +146,22 @@ def submit_candle_backfill(
         dynamic_partitions_store=instance,
         partitions_by_assets=[
             PartitionsByAssetSelector(
-                asset_key=r.key, partitions=PartitionsSelector(ranges=[PartitionRangeSelector(start=r.first, end=r.last)])
+                asset_key=key,
+                partitions=PartitionsSelector(ranges=[PartitionRangeSelector(start=r.first, end=r.last) for r in rs]),
             )
-            for r in ranges
+            for key, rs in by_key.items()
         ],
-        title=title,
+        title=title[:MAX_TITLE_LENGTH],
         description=(
             f"Submitted by {origin}"
             + (" with --accept-removals" if accept_removals else "")
             + "; runs one run per partitions definition and range (single-run backfill policy)."
         ),
-        run_config=accept_removals_run_config([r.key for r in ranges]) if accept_removals else None,
+        run_config=accept_removals_run_config(list(by_key)) if accept_removals else None,
     )
     instance.add_backfill(backfill)
-    return SubmittedBackfill(backfill.backfill_id, title, tuple(ranges), run_tags, accept_removals)
+    return SubmittedBackfill(backfill.backfill_id, title[:MAX_TITLE_LENGTH], tuple(ranges), run_tags,
+                             accept_removals)
 
 
 def backfill_daemon_heartbeat_age(instance: DagsterInstance, now: float | None = None) -> float | None:

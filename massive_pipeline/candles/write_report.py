@@ -31,6 +31,23 @@ class CandleWriteConfig(Config):
     )
 
 
+class DerivedDayConfig(CandleWriteConfig):
+    """Run config of a derived D1 whose provider day aggregates are the store's day bars.
+
+    The bootstrap needs those D1 days that are older than the base keeps (H4's 180 days of minutes
+    against W1's two years of days); one day-aggregate request covers them, where deriving them
+    would cost two years of minute requests. The option is a run's, not the catalog's, so every
+    refresh, re-sync and gap fill still derives D1 from the base without an extra request.
+    """
+
+    provider_days_before: str = Field(
+        default="",
+        description="A UTC date (YYYY-MM-DD): this run's partitions before it are filled from the provider's day "
+        "aggregates (fetched, validated and written like a fetched asset; source = the provider) instead of "
+        "derived from the base. Empty: derive as usual. A run must lie wholly before or wholly after the date.",
+    )
+
+
 def markdown_preview(bars: pd.DataFrame, rows: int = PREVIEW_ROWS) -> str:
     """The last bars as a markdown table (no tabulate dependency; the UI renders it)."""
     tail = bars.tail(rows)
@@ -61,12 +78,14 @@ def write_metadata(result: WriteResult, bars: pd.DataFrame, **extra: object) -> 
     if result.max_rel_change is not None:
         meta["largest_relative_change"] = MetadataValue.float(result.max_rel_change)
     if result.rows_revised:
-        meta["revised_sample"] = MetadataValue.md(markdown_table(result.revisions, REVISION_COLUMNS, SAMPLE_ROWS))
+        meta["revised_sample"] = MetadataValue.md(
+            markdown_table(result.revisions, REVISION_COLUMNS, SAMPLE_ROWS, total=result.rows_revised))
     if result.rows_kept_protected:
         meta["rows_kept_base_trimmed"] = result.rows_kept_protected
     if result.rows_missing_from_answer:
         key = "removed_bars" if result.rows_removed else "missing_from_answer_sample"
-        meta[key] = MetadataValue.md(markdown_table(result.missing, BAR_COLUMNS, SAMPLE_ROWS))
+        meta[key] = MetadataValue.md(
+            markdown_table(result.missing, BAR_COLUMNS, SAMPLE_ROWS, total=result.rows_missing_from_answer))
     meta.update(extra)
     return meta
 
@@ -88,6 +107,10 @@ def fetch_metadata(fetched: FetchResult) -> dict[str, object]:
         meta["empty_pages"] = fetched.empty_pages
     if fetched.stopped_early:
         meta["pagination_stopped_early"] = fetched.stopped_early
+    for name in ("weight", "used_weight_1m", "forming"):  # Binance's facts (`binance/client.KlineFetch`)
+        value = getattr(fetched, name, None)
+        if value is not None:
+            meta[f"api_{name}"] = value
     if fetched.warnings:
         meta["provider_warnings"] = MetadataValue.json(list(fetched.warnings))
     return meta

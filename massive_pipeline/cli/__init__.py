@@ -11,10 +11,21 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from massive_pipeline.cli import broker, candles, demo, operations, quality, serve, store, ui
+from massive_pipeline.cli import (
+    bootstrap,
+    broker,
+    candles,
+    demo,
+    operations,
+    quality,
+    serve,
+    store,
+    stream,
+    ui,
+)
 from massive_pipeline.cli.args import UsageError
 
-COMMAND_GROUPS = (demo, ui, candles, quality, operations, store, serve, broker)
+COMMAND_GROUPS = (demo, ui, candles, bootstrap, quality, operations, store, serve, broker, stream)
 
 __all__ = ["UsageError", "build_parser", "main"]
 

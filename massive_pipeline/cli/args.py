@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 from collections.abc import Sequence
 
 import pandas as pd
@@ -16,6 +17,20 @@ from massive_pipeline.core.timeframes import Timeframe, UnknownTimeframeError, p
 
 class UsageError(Exception):
     """A bad argument: reported on one line, exit code 2."""
+
+
+def require_dagster_home(command: str) -> None:
+    """Stop a command that reads or records runs in the Dagster instance when `DAGSTER_HOME` is unset.
+
+    Dagster's own answer is a traceback ending in shell advice for three platforms; one line
+    naming the variable says the same. No default is taken: a bootstrap planned against an empty
+    stand-in instance would plan again everything the real one records as stored.
+    """
+    if not os.environ.get("DAGSTER_HOME"):
+        raise UsageError(
+            f"DAGSTER_HOME is not set: {command} reads what is stored from the Dagster instance there "
+            "and records its runs in it; export DAGSTER_HOME=<the directory `dagster dev` and the daemon use>"
+        )
 
 
 def require_api_key() -> None:

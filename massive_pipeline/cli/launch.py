@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 from dagster import AssetKey, DagsterEventType, DagsterInstance, Definitions, ExecuteInProcessResult
 
+from massive_pipeline.candles.event_batching import event_batching
 from massive_pipeline.candles.jobs import job_name_for
 from massive_pipeline.candles.partitions import PartitionRangeError, PlannedRange, planned_ranges
 from massive_pipeline.core.catalog import SymbolSpec
@@ -110,57 +111,87 @@ def run_candle_backfill(
                 by_job.setdefault(job_name_for(spec, planned.timeframe), []).append(planned)
         # daily job first: the weekly bars are derived from the daily base bars it writes
         for job_name, ranges in sorted(by_job.items(), key=lambda kv: "weekly" in kv[0]):
-            first, last = ranges[0].first, ranges[0].last  # one job, one partitions definition, one range
-            tfs = [r.timeframe for r in ranges]
-            selection: list[AssetKey] = [r.key for r in ranges]
-            job = defs.resolve_job_def(job_name)
-            run_config = {
-                "ops": {key.to_python_identifier(): {"config": {"accept_removals": True}} for key in selection}
-            } if accept_removals else None
-            result = job.execute_in_process(
-                instance=instance,
-                asset_selection=selection,
-                run_config=run_config,
-                tags={
-                    ASSET_PARTITION_RANGE_START_TAG: first,
-                    ASSET_PARTITION_RANGE_END_TAG: last,
-                    "massive/symbol": spec.symbol,
-                    **run_tags,
-                },
-                raise_on_error=False,
-            )
-            summary = RunSummary(spec.symbol, job_name, tfs, first, last, result.run_id, result.success)
-            # a ranged run records one materialization per partition, all with the run's metadata
-            seen: set[str] = set()
-            for event in result.get_asset_materialization_events():
-                mat = event.step_materialization_data.materialization
-                key = mat.asset_key.path[-1].upper()
-                if key in seen:
-                    continue
-                seen.add(key)
-                meta = mat.metadata
-                summary.rows_written[key] = _metadata_int(meta, "rows_written")
-                summary.api_requests += _metadata_int(meta, "api_requests")
-                summary.missing_from_answer[key] = _metadata_int(meta, "bars_missing_from_answer")
-                summary.removed[key] = _metadata_int(meta, "rows_removed")
-                summary.revised[key] = _metadata_int(meta, "rows_revised")
-            summaries.append(summary)
-            if on_run:
-                on_run(summary)
-            if not result.success:
-                failures = result.get_step_failure_events()
-                error = failures[0].step_failure_data.error if failures else _run_failure_error(result)
-                # Dagster wraps the real error; unwrap only Dagster's own wrappers, so the message
-                # is the pipeline's error (which names the store or API request), not a driver's cause.
-                while error is not None and error.cause is not None and error.cls_name.startswith("Dagster"):
-                    error = error.cause
-                # one line: the CLI prints this as its single error line
-                detail = " ".join(error.message.split()) if error is not None else "see the run's logs"
-                raise BackfillError(
-                    f"run {result.run_id} for {spec.symbol} {','.join(t.value for t in tfs)} "
-                    f"{first}..{last} failed: {detail}"
-                )
+            summaries.append(run_ranged(defs, instance, job_name, ranges, tags=run_tags, on_run=on_run,
+                                        accept_removals=accept_removals))
     return summaries
+
+
+def run_ranged(
+    defs: Definitions,
+    instance: DagsterInstance,
+    job_name: str,
+    ranges: Sequence[PlannedRange],
+    *,
+    tags: Mapping[str, str],
+    on_run: Callable[[RunSummary], None] | None = None,
+    accept_removals: bool = False,
+    provider_days_before: str = "",
+) -> RunSummary:
+    """One ranged run of `job_name` over the series of `ranges`, which share one symbol and one
+    partition range (a run has one range); raises `BackfillError` naming the run when it fails.
+
+    The unit both `run_candle_backfill` and the bootstrap (which gives each timeframe its own
+    range) launch, so a bootstrap run is exactly a CLI backfill run.
+    """
+    spec = ranges[0].spec
+    first, last = ranges[0].first, ranges[0].last
+    if any(r.spec is not spec or (r.first, r.last) != (first, last) for r in ranges):
+        raise ValueError(f"one run holds one symbol and one partition range: {job_name} got {ranges!r}")
+    tfs = [r.timeframe for r in ranges]
+    selection: list[AssetKey] = [r.key for r in ranges]
+    job = defs.resolve_job_def(job_name)
+    op_config: dict[str, dict[str, object]] = {}
+    for r in ranges:
+        config: dict[str, object] = {"accept_removals": True} if accept_removals else {}
+        if provider_days_before and r.timeframe is Timeframe.D1:  # a bootstrap's day fill
+            config["provider_days_before"] = provider_days_before
+        if config:
+            op_config[r.key.to_python_identifier()] = {"config": config}
+    run_config = {"ops": op_config} if op_config else None
+    with event_batching():  # a partition range's materializations in batches, not one write each
+        result = job.execute_in_process(
+            instance=instance,
+            asset_selection=selection,
+            run_config=run_config,
+            tags={
+                ASSET_PARTITION_RANGE_START_TAG: first,
+                ASSET_PARTITION_RANGE_END_TAG: last,
+                "massive/symbol": spec.symbol,
+                **tags,
+            },
+            raise_on_error=False,
+        )
+    summary = RunSummary(spec.symbol, job_name, tfs, first, last, result.run_id, result.success)
+    # a ranged run records one materialization per partition, all with the run's metadata
+    seen: set[str] = set()
+    for event in result.get_asset_materialization_events():
+        mat = event.step_materialization_data.materialization
+        key = mat.asset_key.path[-1].upper()
+        if key in seen:
+            continue
+        seen.add(key)
+        meta = mat.metadata
+        summary.rows_written[key] = _metadata_int(meta, "rows_written")
+        summary.api_requests += _metadata_int(meta, "api_requests")
+        summary.missing_from_answer[key] = _metadata_int(meta, "bars_missing_from_answer")
+        summary.removed[key] = _metadata_int(meta, "rows_removed")
+        summary.revised[key] = _metadata_int(meta, "rows_revised")
+    if on_run:
+        on_run(summary)
+    if not result.success:
+        failures = result.get_step_failure_events()
+        error = failures[0].step_failure_data.error if failures else _run_failure_error(result)
+        # Dagster wraps the real error; unwrap only Dagster's own wrappers, so the message
+        # is the pipeline's error (which names the store or API request), not a driver's cause.
+        while error is not None and error.cause is not None and error.cls_name.startswith("Dagster"):
+            error = error.cause
+        # one line: the CLI prints this as its single error line
+        detail = " ".join(error.message.split()) if error is not None else "see the run's logs"
+        raise BackfillError(
+            f"run {result.run_id} for {spec.symbol} {','.join(t.value for t in tfs)} "
+            f"{first}..{last} failed: {detail}"
+        )
+    return summary
 
 
 def run_job_in_process(

@@ -176,11 +176,11 @@ def cmd_gaps_fill(args: argparse.Namespace) -> int:
     from massive_pipeline.definitions import build_definitions
     from massive_pipeline.operations.settings import SYMBOL_TAG, OperationsSettings
     from massive_pipeline.quality.gap_detection import select_series
-    from massive_pipeline.quality.gap_fill import FillRange, fill_gaps
+    from massive_pipeline.quality.gap_fill import GAP_TIMEFRAME_TAG, FillRange, fill_gaps
     from massive_pipeline.quality.gap_fill_sensor import (
         busy_fill_ranges,
+        follow_up_requests,
         judge_filling_gaps,
-        weekly_follow_ups,
     )
     from massive_pipeline.resources.candle_store import CandleStoreResource
 
@@ -200,15 +200,17 @@ def cmd_gaps_fill(args: argparse.Namespace) -> int:
                                            orphan_after=settings.gap_fill_orphan_after, series=names)
             for judged in judgement.judged:
                 print(judged.line())
-            # the W1 bars of the fills that ended are re-derived here, as the sensor would request it
-            for follow_up in weekly_follow_ups(store, judgement.succeeded, settings.now()):
+            # the W1 (D1_NY, W1_NY) bars of the fills that ended are re-derived here, as the sensor would
+            # request it; a range of partition keys read as UTC days may take one session (week) more
+            for follow_up in follow_up_requests(store, judgement.succeeded, settings.now()):
                 first = dt.date.fromisoformat(follow_up.tags[ASSET_PARTITION_RANGE_START_TAG])
                 last = dt.date.fromisoformat(follow_up.tags[ASSET_PARTITION_RANGE_END_TAG])
+                timeframe = Timeframe(follow_up.tags[GAP_TIMEFRAME_TAG])
                 try:
-                    run_candle_backfill(defs, instance, [catalog.get(follow_up.tags[SYMBOL_TAG])], [Timeframe.W1],
+                    run_candle_backfill(defs, instance, [catalog.get(follow_up.tags[SYMBOL_TAG])], [timeframe],
                                         first, last, tags={**follow_up.tags, **tags})
                 except BackfillError as exc:
-                    print(f"massive-pipeline: W1 re-derivation after a fill failed: {exc}", file=sys.stderr)
+                    print(f"massive-pipeline: {timeframe} re-derivation after a fill failed: {exc}", file=sys.stderr)
             busy = busy_fill_ranges(instance, catalog)
 
             def skip(fill: FillRange) -> str | None:

@@ -27,12 +27,16 @@ def submission_report(submitted: SubmittedBackfill, heartbeat_age: float | None)
         f"  runs: UI Runs filtered by tag {BACKFILL_ID_TAG}={bid} (the `dagster` CLI has no backfill status command)",
         f"  data: massive-pipeline status --symbols {','.join(symbols)}",
     ]
-    if heartbeat_age is not None and heartbeat_age <= DAEMON_HEARTBEAT_FRESH_SECONDS:
-        lines.append(f"the backfill daemon is running (last heartbeat {heartbeat_age:.0f} s ago)")
-    else:
-        seen = "never" if heartbeat_age is None else f"{heartbeat_age:.0f} s ago"
-        lines.append(
-            f"no Dagster daemon is running on this instance (last backfill heartbeat: {seen}); the backfill waits "
-            "until one runs: start `dagster-daemon run` or `dagster dev` with the same DAGSTER_HOME"
-        )
+    lines.append(daemon_line(heartbeat_age))
     return lines
+
+
+def daemon_line(heartbeat_age: float | None) -> str:
+    """Whether a daemon will run what was submitted (the backfill daemon's last heartbeat)."""
+    if heartbeat_age is not None and heartbeat_age <= DAEMON_HEARTBEAT_FRESH_SECONDS:
+        return f"the backfill daemon is running (last heartbeat {heartbeat_age:.0f} s ago)"
+    seen = "never" if heartbeat_age is None else f"{heartbeat_age:.0f} s ago"
+    return (
+        f"no Dagster daemon is running on this instance (last backfill heartbeat: {seen}); the backfill waits "
+        "until one runs: start `dagster-daemon run` or `dagster dev` with the same DAGSTER_HOME"
+    )

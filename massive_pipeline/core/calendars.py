@@ -149,11 +149,11 @@ class MarketCalendar(abc.ABC):
             return empty
         first_bar = timeframe.floor(start_utc)
         if first_bar < start_utc:
-            first_bar += timeframe.delta
+            first_bar = timeframe.bar_end(first_bar)
         last_bar = timeframe.floor(end_utc - pd.Timedelta(1, "ns"))
         if last_bar < first_bar:
             return empty
-        minutes = self.open_minutes(first_bar, last_bar + timeframe.delta)
+        minutes = self.open_minutes(first_bar, timeframe.bar_end(last_bar))
         if len(minutes) == 0:
             return empty
         return timeframe.floor(minutes).unique()

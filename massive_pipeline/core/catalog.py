@@ -24,13 +24,14 @@ from typing import Any, Literal
 import yaml
 
 from massive_pipeline.core.calendars import CALENDAR_NAMES, MarketCalendar, UnknownCalendarError, get_calendar
-from massive_pipeline.core.timeframes import Timeframe, UnknownTimeframeError, parse_timeframe
+from massive_pipeline.core.timeframes import Convention, Timeframe, UnknownTimeframeError, parse_timeframe
 
 CATALOG_ENV = "MASSIVE_CATALOG"
 PACKAGED_CATALOG = "catalog.yaml"
 
 SYMBOL_RE = re.compile(r"^[A-Z0-9]{2,12}$")
 TICKER_RE = re.compile(r"^[CXI]:[A-Z0-9]{2,20}$")
+BINANCE_SYMBOL_RE = re.compile(r"^[A-Z0-9]{2,20}$")
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 EARLIEST_START = dt.date(1990, 1, 1)
 MAX_PRECISION = 10
@@ -102,6 +103,13 @@ class Priority(StrEnum):
 _PRIORITY_RANK = {Priority.CRITICAL: 0, Priority.HIGH: 1, Priority.MEDIUM: 2, Priority.LOW: 3}
 
 
+class Provider(StrEnum):
+    """Where an entry's bars come from: the Massive REST API (default) or Binance klines."""
+
+    MASSIVE = "massive"
+    BINANCE = "binance"
+
+
 class AssetClass(StrEnum):
     FOREX = "forex"
     METAL = "metal"
@@ -138,6 +146,36 @@ def default_pip_size(asset_class: AssetClass, precision: int) -> float:
 
 TimeframeSource = Literal["base", "fetch", "derived"]
 
+# Asset classes that trade the forex day (Sunday 17:00 to Friday 17:00 New York), the only ones
+# whose bars mean something in the New York close convention; they get it unless the entry says not.
+NEW_YORK_CLOSE_CLASSES = frozenset({AssetClass.FOREX, AssetClass.METAL})
+# A New York day starts at 21:00 or 22:00 UTC, so the base bars must end on whole UTC hours.
+_NEW_YORK_BASES = (Timeframe.M1, Timeframe.M5, Timeframe.M15, Timeframe.M30, Timeframe.H1)
+
+
+# Asset classes whose provider day bars are the store's D1 (massive-api.md, "Bar stamps";
+# `bootstrap/cuts.py` checks it on the calendars): forex and metals are cut at 00:00 UTC, index
+# sessions lie inside every day cut. Crypto's days are cut at midnight US/Eastern, not UTC.
+PROVIDER_UTC_DAY_CLASSES = frozenset({AssetClass.FOREX, AssetClass.METAL, AssetClass.INDEX})
+
+
+def derivation_source(base: Timeframe, fetched: frozenset[Timeframe], tf: Timeframe,
+                      provider_days_are_store_days: bool = False) -> Timeframe:
+    """The stored series a derived `tf` is resampled from, when `fetched` are fetched besides `base`.
+
+    W1 is the week of UTC days (Monday 00:00 UTC), so it is exactly the weekly resample of the
+    store's D1, derived or fetched. It is resampled from D1 where D1 is fetched, or where the
+    provider's day bars are the store's: there the bootstrap fills the D1 days older than the base
+    keeps from the provider's day aggregates (one request for two years), and W1 follows from them,
+    while every refresh still derives D1 from the base (no extra request). Every other derived
+    timeframe (the New York close ones included, whose days are not UTC days) comes from the base.
+    A pure function of the setting, so the bootstrap planner can price a `fetch:` setting the
+    catalog does not have.
+    """
+    if tf is Timeframe.W1 and Timeframe.D1 is not base and (Timeframe.D1 in fetched or provider_days_are_store_days):
+        return Timeframe.D1
+    return base
+
 
 @dataclass(frozen=True)
 class SymbolSpec:
@@ -152,6 +190,9 @@ class SymbolSpec:
     precision: int = 5
     description: str = ""
     pip_size: float | None = None
+    conventions: tuple[Convention, ...] = (Convention.UTC,)
+    provider: Provider = Provider.MASSIVE
+    cross_check: str | None = None  # another entry's symbol whose bars this one's are compared with
 
     @property
     def pip(self) -> float:
@@ -173,8 +214,12 @@ class SymbolSpec:
 
     @property
     def timeframes(self) -> tuple[Timeframe, ...]:
-        """Timeframes this symbol has: the base and everything above it (nothing can go below)."""
-        return tuple(tf for tf in Timeframe if tf.minutes >= self.base_timeframe.minutes)
+        """Timeframes this symbol has: the base and everything above it (nothing can go below),
+        the day and week bars in each of the symbol's conventions."""
+        return tuple(
+            tf for tf in Timeframe
+            if tf.minutes >= self.base_timeframe.minutes and (tf.convention is None or tf.convention in self.conventions)
+        )
 
     def timeframe_source(self, tf: Timeframe | str) -> TimeframeSource:
         """Where bars of `tf` come from: the base fetch, a direct fetch, or resampling the base."""
@@ -190,9 +235,21 @@ class SymbolSpec:
             )
         return "derived"
 
+    @property
+    def provider_days_are_store_days(self) -> bool:
+        """Whether the provider's day aggregates are this symbol's D1 bars (same UTC days), so the
+        D1 days older than the base's history can be filled from them (`candles/assets.py`)."""
+        return (self.provider is Provider.MASSIVE and self.asset_class in PROVIDER_UTC_DAY_CLASSES
+                and Timeframe.D1 in self.timeframes)
+
     def derived_from(self, tf: Timeframe | str) -> Timeframe | None:
-        """The timeframe `tf` is resampled from, or None when it is fetched from the API."""
-        return self.base_timeframe if self.timeframe_source(tf) == "derived" else None
+        """The timeframe `tf` is resampled from, or None when it is fetched from the API
+        (`derivation_source`: W1 from the stored D1 where that is the provider's day, everything
+        else from the base)."""
+        tf = parse_timeframe(tf)
+        if self.timeframe_source(tf) != "derived":
+            return None
+        return derivation_source(self.base_timeframe, frozenset(self.fetch), tf, self.provider_days_are_store_days)
 
 
 @dataclass(frozen=True)
@@ -280,7 +337,8 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = Fal
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 _REQUIRED = ("symbol", "ticker", "asset_class", "priority", "calendar", "start")
-_OPTIONAL = ("base_timeframe", "fetch", "precision", "description", "pip_size")
+_OPTIONAL = ("base_timeframe", "fetch", "precision", "description", "pip_size", "conventions", "provider",
+             "cross_check")
 _FIELDS = _REQUIRED + _OPTIONAL
 
 
@@ -328,9 +386,49 @@ def _timeframe(field: str, value: Any) -> Timeframe:
     if not isinstance(value, str):
         raise _EntryError(field, f"{value!r} is not a timeframe name such as M1, H1 or D1")
     try:
-        return parse_timeframe(value)
+        tf = parse_timeframe(value)
     except UnknownTimeframeError as exc:
         raise _EntryError(field, str(exc)) from None
+    if tf.is_new_york:
+        raise _EntryError(
+            field, f"{tf} is derived from the base timeframe in the new_york_close convention, never fetched; "
+            "list new_york_close under 'conventions' instead"
+        )
+    return tf
+
+
+def _conventions(value: Any, asset_class: AssetClass, base: Timeframe) -> tuple[Convention, ...]:
+    """The entry's day conventions, checked; `utc` always, as the base and the fetched day bars are UTC."""
+    allowed = ", ".join(c.value for c in Convention)
+    if not isinstance(value, list) or not value:
+        raise _EntryError("conventions", f"must be a non-empty list of {allowed}, got {value!r}")
+    out: list[Convention] = []
+    for item in value:
+        convention = _enum("conventions", item, Convention)
+        if convention in out:
+            raise _EntryError("conventions", f"{convention} is listed twice")
+        out.append(convention)
+    if Convention.UTC not in out:
+        raise _EntryError("conventions", "must include utc (the base and every intraday timeframe are UTC bars)")
+    if Convention.NEW_YORK_CLOSE in out:
+        if asset_class not in NEW_YORK_CLOSE_CLASSES:
+            raise _EntryError(
+                "conventions", f"new_york_close is for the forex trading day (asset_class forex or metal), "
+                f"not asset_class {asset_class}"
+            )
+        if base not in _NEW_YORK_BASES:
+            raise _EntryError(
+                "conventions", f"new_york_close needs a base timeframe of at most H1 (its days start at "
+                f"21:00 or 22:00 UTC), not {base}"
+            )
+    return tuple(c for c in Convention if c in out)
+
+
+def _default_conventions(asset_class: AssetClass, base: Timeframe) -> tuple[Convention, ...]:
+    """Forex and metals get the broker's day too, when their base can build it; others UTC only."""
+    if asset_class in NEW_YORK_CLOSE_CLASSES and base in _NEW_YORK_BASES:
+        return (Convention.UTC, Convention.NEW_YORK_CLOSE)
+    return (Convention.UTC,)
 
 
 def _fetch(value: Any, base: Timeframe) -> tuple[Timeframe, ...]:
@@ -361,6 +459,24 @@ def _pip_size(value: Any) -> float:
     return float(value)
 
 
+def _ticker(ticker: str, asset_class: AssetClass, provider: Provider) -> str:
+    """The provider's name of the instrument: a prefixed Massive ticker, or a Binance symbol (BTCUSDT)."""
+    if provider is Provider.BINANCE:
+        if not BINANCE_SYMBOL_RE.match(ticker):
+            raise _EntryError("ticker", f"{ticker!r} must be a Binance symbol such as BTCUSDT (2 to 20 upper-case "
+                              "letters or digits, no prefix)")
+        if asset_class is not AssetClass.CRYPTO:
+            raise _EntryError("asset_class", f"{asset_class} does not fit provider binance: use asset_class crypto")
+        return ticker
+    if not TICKER_RE.match(ticker):
+        raise _EntryError("ticker", f"{ticker!r} must look like C:EURUSD, X:BTCUSD or I:SPX")
+    if ticker[0] != asset_class.ticker_prefix:
+        raise _EntryError(
+            "ticker", f"{ticker!r} does not fit asset_class {asset_class}: expected prefix {asset_class.ticker_prefix}:"
+        )
+    return ticker
+
+
 def _parse_entry(raw: Any) -> SymbolSpec:
     if not isinstance(raw, Mapping):
         raise _EntryError(None, f"must be a mapping of field: value, got {type(raw).__name__} {raw!r}")
@@ -379,25 +495,28 @@ def _parse_entry(raw: Any) -> SymbolSpec:
         if raw.get(name) is None:
             raise _EntryError(name, "missing (required)")
     asset_class = _enum("asset_class", raw["asset_class"], AssetClass)
-    ticker = _text("ticker", raw["ticker"])
-    if not TICKER_RE.match(ticker):
-        raise _EntryError("ticker", f"{ticker!r} must look like C:EURUSD, X:BTCUSD or I:SPX")
-    if ticker[0] != asset_class.ticker_prefix:
-        raise _EntryError(
-            "ticker", f"{ticker!r} does not fit asset_class {asset_class}: expected prefix {asset_class.ticker_prefix}:"
-        )
+    provider = _enum("provider", raw["provider"], Provider) if "provider" in raw else Provider.MASSIVE
+    ticker = _ticker(_text("ticker", raw["ticker"]), asset_class, provider)
     priority = _enum("priority", raw["priority"], Priority)
     calendar = _text("calendar", raw["calendar"])
     try:
         get_calendar(calendar)
     except UnknownCalendarError as exc:
         raise _EntryError("calendar", str(exc)) from None
+    if provider is Provider.BINANCE and calendar.lower() != "crypto":
+        raise _EntryError("calendar", f"{calendar!r} does not fit provider binance: Binance trades around the "
+                          "clock, use calendar crypto")
     start = _start(raw["start"])
     base = _timeframe("base_timeframe", raw["base_timeframe"]) if "base_timeframe" in raw else Timeframe.M1
     fetch = _fetch(raw["fetch"], base) if "fetch" in raw else ()
     precision = _precision(raw["precision"]) if "precision" in raw else _DEFAULT_PRECISION[asset_class]
     description = _text("description", raw["description"]) if "description" in raw else ""
     pip_size = _pip_size(raw["pip_size"]) if "pip_size" in raw else None
+    conventions = (
+        _conventions(raw["conventions"], asset_class, base) if "conventions" in raw
+        else _default_conventions(asset_class, base)
+    )
+    cross_check = _cross_check_name(raw["cross_check"]) if "cross_check" in raw else None
     return SymbolSpec(
         symbol=symbol,
         ticker=ticker,
@@ -410,7 +529,48 @@ def _parse_entry(raw: Any) -> SymbolSpec:
         precision=precision,
         description=description,
         pip_size=pip_size,
+        conventions=conventions,
+        provider=provider,
+        cross_check=cross_check,
     )
+
+
+def _cross_check_name(value: Any) -> str:
+    name = _text("cross_check", value).upper()
+    if not SYMBOL_RE.match(name):
+        raise _EntryError("cross_check", f"{value!r} is not a symbol (2 to 12 upper-case letters or digits)")
+    return name
+
+
+def comparison_timeframe(spec: SymbolSpec, other: SymbolSpec) -> Timeframe | None:
+    """The timeframe two entries' bars are compared on: the coarser of their base timeframes, which
+    both have (fetched or derived from a finer base) when it is a whole multiple of the finer one;
+    None when they have no such timeframe in common."""
+    finer, coarser = sorted((spec.base_timeframe, other.base_timeframe), key=lambda tf: tf.minutes)
+    if coarser.minutes % finer.minutes or coarser not in spec.timeframes or coarser not in other.timeframes:
+        return None
+    return coarser
+
+
+def _check_cross_checks(specs: list[SymbolSpec], lines: list[int | None], source: str) -> None:
+    """`cross_check` must name another entry of this catalog with a timeframe the two can be compared on."""
+    by_symbol = {s.symbol: s for s in specs}
+    for number, (spec, line) in enumerate(zip(specs, lines, strict=True), start=1):
+        if spec.cross_check is None:
+            continue
+        other = by_symbol.get(spec.cross_check)
+        if other is None:
+            hint = difflib.get_close_matches(spec.cross_check, list(by_symbol), n=1)
+            message = f"{spec.cross_check!r} is not an entry of this catalog" + (
+                f"; did you mean {hint[0]!r}?" if hint else "")
+        elif other is spec:
+            message = "names the entry itself; name another entry to compare with"
+        elif comparison_timeframe(spec, other) is None:
+            message = (f"{other.symbol}'s base timeframe {other.base_timeframe} and this entry's "
+                       f"{spec.base_timeframe} have no timeframe in common to compare on")
+        else:
+            continue
+        raise CatalogError(source, message, entry=number, symbol=spec.symbol, field="cross_check", line=line)
 
 
 def _named_stream(text: str, source: str) -> io.StringIO:
@@ -465,6 +625,7 @@ def parse_catalog(text: str, source: str = "<string>") -> Catalog:
         symbol_at[spec.symbol] = number
         ticker_at[spec.ticker] = number
         specs.append(spec)
+    _check_cross_checks(specs, lines, source)
     return Catalog(symbols=tuple(specs), source=source)
 
 
@@ -514,9 +675,12 @@ __all__ = [
     "AssetClass",
     "Catalog",
     "CatalogError",
+    "Convention",
     "Priority",
+    "Provider",
     "SymbolSpec",
     "UnknownSymbolError",
+    "comparison_timeframe",
     "default_catalog",
     "default_pip_size",
     "load_catalog",

@@ -16,6 +16,8 @@ Why it looks the way it does:
   gets either every bar or an exception - with two bounded exceptions the real API forces: pages
   that keep announcing a `next_url` without bringing any result stop after `max_empty_pages` in a
   row (a warning, `FetchResult.stopped_early`), and no fetch follows more than `max_pages` pages.
+  `stream_aggregates` makes the same requests but hands each page over as it arrives, for the
+  ranged runs that write a page before fetching the next (constant memory over any range).
 - The real API's oddities are reported, not raised: empty and short answers, `DELAYED` statuses,
   rows with null or non-numeric fields (kept, flagged in `provider_problem`), rows without a `t`
   (counted), day/week bars stamped at midnight US/Eastern (moved onto the UTC grid, `stamps.py`).
@@ -28,7 +30,7 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -53,6 +55,7 @@ from massive_pipeline.massive.errors import (
 from massive_pipeline.massive.models import (
     PROBLEM_COLUMN,
     UNPLACEABLE_SAMPLE,
+    BarStream,
     ClientStats,
     FetchResult,
     ResponseShapeError,
@@ -174,7 +177,17 @@ class MassiveClient:
             return self._stats.copy()
 
     # ------------------------------------------------------------------ endpoints
-    def get_aggregates(
+    def get_aggregates(self, ticker: str, multiplier: int, timespan: str, start: pd.Timestamp, end: pd.Timestamp,
+                       *, limit: int = MAX_LIMIT, adjusted: bool = True) -> FetchResult:
+        """Bars whose start lies in the half-open UTC window [start, end), every page followed.
+
+        The API's range is inclusive, so `to` is sent as end - 1 ms. Bars come back sorted by ts;
+        a ts seen twice (overlapping pages) is kept once (the later copy) and counted.
+        """
+        pages = self.stream_aggregates(ticker, multiplier, timespan, start, end, limit=limit, adjusted=adjusted)
+        return BarStream(pages).whole()
+
+    def stream_aggregates(
         self,
         ticker: str,
         multiplier: int,
@@ -184,11 +197,12 @@ class MassiveClient:
         *,
         limit: int = MAX_LIMIT,
         adjusted: bool = True,
-    ) -> FetchResult:
-        """Bars whose start lies in the half-open UTC window [start, end), every page followed.
+    ) -> Generator[pd.DataFrame, None, FetchResult]:
+        """The bars of `get_aggregates`, one page at a time as the API sends them (each page's bars
+        in [start, end), sorted and unique on ts), so a ranged run holds one page, not the range.
 
-        The API's range is inclusive, so `to` is sent as end - 1 ms. Bars come back sorted by ts;
-        a ts seen twice (overlapping pages) is kept once (the later copy) and counted.
+        The same requests as `get_aggregates`; the generator's return value (`BarStream.result`)
+        is the fetch's totals with no bars. Pages may overlap: a consumer keeps the later copy.
         """
         _check_ticker(ticker)
         if isinstance(multiplier, bool) or not isinstance(multiplier, int) or multiplier < 1:
@@ -206,12 +220,12 @@ class MassiveClient:
         params = {"adjusted": "true" if adjusted else "false", "sort": "asc", "limit": str(limit)}
 
         cost = _Cost()
-        pages: list[pd.DataFrame] = []
         newest: pd.Timestamp | None = None
         statuses: dict[str, None] = {}
         unplaceable: list[str] = []
         warnings: list[str] = []
-        received = empty_pages = empty_run = 0
+        problem_texts: list[str] = []
+        received = empty_pages = empty_run = restamped = duplicates = problems = 0
         stopped: str | None = None
         for page, label, body in self._paginate(path, params, cost):
             self._check_status(body, label)
@@ -242,32 +256,33 @@ class MassiveClient:
                     stopped = (f"{empty_run} consecutive pages without results still announced a next page; "
                                f"stopped following next_url after page {page}")
                     break
-            pages.append(bars)
+            frame, moved = normalize_stamps(bars, multiplier, timespan)
+            inside = ((frame["ts"] >= start_ts) & (frame["ts"] < end_ts)).to_numpy()
+            restamped += int((moved & inside).sum())
+            frame = frame[inside].sort_values("ts", kind="stable")
+            before = len(frame)
+            frame = frame.drop_duplicates("ts", keep="last").reset_index(drop=True)
+            duplicates += before - len(frame)
+            problem = frame[PROBLEM_COLUMN].astype(object)
+            frame[PROBLEM_COLUMN] = problem.where(problem.notna(), None)  # None, not NaN, on good rows
+            problems += int(frame[PROBLEM_COLUMN].notna().sum())
+            if len(problem_texts) < UNPLACEABLE_SAMPLE:
+                problem_texts.extend(frame[PROBLEM_COLUMN].dropna().astype(str).head(UNPLACEABLE_SAMPLE))
+            yield frame
 
-        frame = pd.concat(pages, ignore_index=True) if pages else empty_bars()
-        frame, moved = normalize_stamps(frame, multiplier, timespan)
-        inside = ((frame["ts"] >= start_ts) & (frame["ts"] < end_ts)).to_numpy()
-        restamped = int((moved & inside).sum())
-        frame = frame[inside]
-        frame = frame.sort_values("ts", kind="stable")
-        before = len(frame)
-        frame = frame.drop_duplicates("ts", keep="last").reset_index(drop=True)
-        problem = frame[PROBLEM_COLUMN].astype(object)
-        frame[PROBLEM_COLUMN] = problem.where(problem.notna(), None)  # None, not NaN, on good rows
         what = f"GET {path}"
         if stopped is not None:
             warnings.append(f"{what}: {stopped}; the answer may be incomplete")
         if unplaceable:
             warnings.append(f"{what}: {len(unplaceable)} row(s) without a usable t left out, e.g. "
                             + "; ".join(unplaceable[:UNPLACEABLE_SAMPLE]))
-        problems = int(frame[PROBLEM_COLUMN].notna().sum())
         if problems:
             warnings.append(f"{what}: {problems} row(s) with null or non-numeric fields, e.g. "
-                            + "; ".join(frame[PROBLEM_COLUMN].dropna().astype(str).head(UNPLACEABLE_SAMPLE)))
+                            + "; ".join(problem_texts[:UNPLACEABLE_SAMPLE]))
         for line in warnings:
             self._emit(logging.WARNING, line)
         return FetchResult(
-            bars=frame, requests=cost.requests, pages=cost.pages, duplicates=before - len(frame),
+            bars=empty_bars(), requests=cost.requests, pages=cost.pages, duplicates=duplicates,
             bars_received=received, statuses=tuple(statuses), empty_pages=empty_pages, problem_rows=problems,
             unplaceable=len(unplaceable), unplaceable_sample=unplaceable[:UNPLACEABLE_SAMPLE],
             restamped=restamped, stopped_early=stopped, warnings=warnings,
@@ -491,20 +506,8 @@ class MassiveClient:
 
     def _throttle_wait(self, response: httpx.Response) -> float:
         """Honour `Retry-After` (seconds or HTTP date), capped; without it wait for the window."""
-        header = response.headers.get("retry-after")
-        if header is None:
-            return self.throttle_wait
-        try:
-            seconds = float(header)
-        except ValueError:
-            try:
-                when = parsedate_to_datetime(header)
-            except (TypeError, ValueError):
-                return self.throttle_wait
-            seconds = (pd.Timestamp(when) - pd.Timestamp.now(tz="UTC")).total_seconds()
-        if seconds != seconds:  # NaN
-            return self.throttle_wait
-        return min(max(seconds, 0.0), self.max_retry_after)
+        seconds = retry_after_seconds(response)
+        return self.throttle_wait if seconds is None else min(seconds, self.max_retry_after)
 
     def _api_message(self, response: httpx.Response) -> str:
         """The API's own `message`/`error` text, an HTML page's title, or the reason phrase."""
@@ -546,6 +549,23 @@ class MassiveClient:
     def _emit(self, level: int, message: str) -> None:
         if self._log.isEnabledFor(level):
             self._log.log(level, "%s", self._redact(message))
+
+
+def retry_after_seconds(response: httpx.Response) -> float | None:
+    """The answer's `Retry-After` in seconds (a number or an HTTP date, never negative), or None
+    when it has none that can be read (the caller then waits its own default)."""
+    header = response.headers.get("retry-after")
+    if header is None:
+        return None
+    try:
+        seconds = float(header)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(header)
+        except (TypeError, ValueError):
+            return None
+        seconds = (pd.Timestamp(when) - pd.Timestamp.now(tz="UTC")).total_seconds()
+    return None if seconds != seconds else max(seconds, 0.0)  # NaN: unreadable
 
 
 def _explicit_timeout(timeout: httpx.Timeout | float) -> httpx.Timeout:

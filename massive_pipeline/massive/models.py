@@ -9,7 +9,8 @@ Bars are converted column-wise (one DataFrame for a whole page), because a page 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Generator, Iterator
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
@@ -97,6 +98,37 @@ class FetchResult:
             f"duplicates={self.duplicates}, received={self.bars_received}, status={self.provider_status}, "
             f"problem_rows={self.problem_rows}, unplaceable={self.unplaceable}, stopped_early={self.stopped_early!r})"
         )
+
+
+class BarStream:
+    """The pages of one ranged fetch as they arrive (`for bars in stream`), then its totals.
+
+    Wraps a generator that yields each page's bars and returns the fetch's `FetchResult` (with
+    no bars); `result` holds that once the pages are consumed, so a caller can write each page
+    and still report what the whole answer looked like.
+    """
+
+    def __init__(self, pages: Generator[pd.DataFrame, None, FetchResult]) -> None:
+        self._pages = pages
+        self._result: FetchResult | None = None
+
+    def __iter__(self) -> Iterator[pd.DataFrame]:
+        self._result = yield from self._pages
+
+    def whole(self) -> FetchResult:
+        """Every page, as one answer: sorted, a ts that two pages hold kept once (the later copy)."""
+        pages = list(self)
+        frame = pd.concat(pages, ignore_index=True) if pages else empty_bars()
+        frame = frame.sort_values("ts", kind="stable")
+        before = len(frame)
+        frame = frame.drop_duplicates("ts", keep="last").reset_index(drop=True)
+        return replace(self.result, bars=frame, duplicates=self.result.duplicates + before - len(frame))
+
+    @property
+    def result(self) -> FetchResult:
+        if self._result is None:
+            raise RuntimeError("the fetch's totals are known once every page has been consumed")
+        return self._result
 
 
 @dataclass(frozen=True)

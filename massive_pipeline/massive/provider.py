@@ -9,7 +9,8 @@ falling back to per-ticker endpoints for what it could not serve (plans without 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
+from dataclasses import replace
 from typing import Protocol, runtime_checkable
 
 import pandas as pd
@@ -22,7 +23,7 @@ from massive_pipeline.massive.errors import (
     MassiveNotEntitledError,
     MassiveNotFoundError,
 )
-from massive_pipeline.massive.models import FetchResult, Snapshot
+from massive_pipeline.massive.models import BarStream, FetchResult, Snapshot
 
 
 @runtime_checkable
@@ -51,6 +52,11 @@ class MassiveProvider:
     def fetch_bars(self, ticker: str, timeframe: Timeframe | str, start: pd.Timestamp, end: pd.Timestamp) -> FetchResult:
         tf = parse_timeframe(timeframe)
         return self.client.get_aggregates(ticker, tf.api_multiplier, tf.api_timespan, start, end)
+
+    def stream_bars(self, ticker: str, timeframe: Timeframe | str, start: pd.Timestamp, end: pd.Timestamp) -> BarStream:
+        """The bars of `fetch_bars` page by page, with the same requests (`MassiveClient.stream_aggregates`)."""
+        tf = parse_timeframe(timeframe)
+        return BarStream(self.client.stream_aggregates(ticker, tf.api_multiplier, tf.api_timespan, start, end))
 
     def snapshots(self, tickers: Sequence[str]) -> tuple[list[Snapshot], dict[str, str]]:
         """Universal snapshot first; single-ticker endpoints for whatever it left out.
@@ -99,6 +105,22 @@ class MassiveProvider:
                 "currencies plan; aggregates are unaffected). Upgrade the plan or leave the snapshot "
                 "schedule off.", method="GET", path=sorted(refused)[0], status=403)
         return [by_ticker[t] for t in wanted if t in by_ticker], errors
+
+
+def stream_bars(provider: BarProvider, ticker: str, timeframe: Timeframe, start: pd.Timestamp,
+                end: pd.Timestamp) -> BarStream:
+    """The provider's bars for [start, end) as pages: its own `stream_bars` when it has one (the
+    pages its API sends), else its whole `fetch_bars` answer as the one page, so a provider that
+    implements only the protocol's two methods still serves a ranged run."""
+    own = getattr(provider, "stream_bars", None)
+    if own is not None:
+        return own(ticker, timeframe, start, end)
+    return BarStream(_whole(provider.fetch_bars(ticker, timeframe, start, end)))
+
+
+def _whole(fetched: FetchResult) -> Generator[pd.DataFrame, None, FetchResult]:
+    yield fetched.bars
+    return replace(fetched, bars=fetched.bars.iloc[0:0])
 
 
 def single_snapshot_endpoint(ticker: str) -> str:

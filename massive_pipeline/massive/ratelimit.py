@@ -1,4 +1,4 @@
-"""The request budget shared by every process that talks to the Massive API.
+"""The request budgets shared by every process that talks to a market-data provider.
 
 Dagster runs each run, sensor and schedule tick in its own process, so an in-process limiter would
 let five concurrent runs spend five times the plan's budget. The limiter's state therefore lives
@@ -23,6 +23,26 @@ buckets (non-critical, then total): a non-critical request took its first token,
 the second, and its first token expired a window after it was *taken* rather than *sent*, so
 more than `limit - reserve` non-critical requests went out in one window and ate the reserve.
 
+**A budget per provider, a weight per request.** A limiter is built for one named budget
+(`budget="massive"`, `budget="binance"`); each budget has its own log, waiters and statistics in
+the same backend, so the requests of one never count against another. Binance counts request
+*weight* per minute (a klines request of `limit` 1000 weighs more than one of 100), so a request
+has a weight `w` (1 by default): it is logged as `w` unit entries stamped with one send time, and
+the rules above count units. A request of weight `w` needs `w` units of room in the window (`units
++ w <= limit`); a non-critical one also `w` units under `limit - reserve` and `w` units beside the
+units of the critical requests waiting. Logging units as entries keeps "the k-th oldest entry
+expires" exact for weighted requests, and a weight-1 request is decided exactly as before. Where a
+budget lives:
+
+* SQLite: the same file; the `massive` budget keeps the tables `limiter_log`, `limiter_waiters`,
+  `limiter_stats`, another budget `b` has `b_limiter_log`, `b_limiter_waiters`, `b_limiter_stats`;
+* PostgreSQL: tables `<budget>_limiter_log`, `_waiters`, `_stats` (`massive_limiter_log`, as
+  before), and an advisory decision lock per budget (the `massive` budget keeps its key);
+* Redis: keys under `{<budget>:ratelimit}` (`{massive:ratelimit}`, as before).
+
+`acquired` and `acquired_critical` count units, `requests` counts requests (equal for a
+weight-1 budget such as Massive's).
+
 What else the module adds:
 
 * a safety margin on the window, because the server counts arrival times while the limiter counts
@@ -44,6 +64,7 @@ What else the module adds:
 from __future__ import annotations
 
 import math
+import re
 import sqlite3
 import threading
 import time
@@ -72,9 +93,28 @@ class RateLimiterConfigError(ValueError):
     """The limiter's settings or backend URL cannot be used."""
 
 
+class RequestWeightError(ValueError):
+    """A request's weight can never fit its budget: waiting would never end."""
+
+
+DEFAULT_BUDGET = "massive"
+# a budget names tables and keys: a short lower-case identifier keeps every backend's names valid
+_BUDGET_NAME = re.compile(r"[a-z][a-z0-9_]{0,23}")
+
+
+def check_budget_name(budget: str) -> str:
+    """The budget's name if it can name tables and keys in every backend, else one clear error."""
+    if not isinstance(budget, str) or not _BUDGET_NAME.fullmatch(budget):
+        raise RateLimiterConfigError(
+            f"rate limit budget name {budget!r} must be a lower-case identifier of at most 24 "
+            "characters (letters, digits, underscores, starting with a letter)")
+    return budget
+
+
 @dataclass(frozen=True)
 class LimiterStats:
-    """A picture of the shared budget, as every process sees it."""
+    """A picture of one shared budget, as every process sees it (`used`, `remaining`, `acquired`
+    in units of weight; `waiting` and `requests` in requests)."""
 
     limit: int
     window_seconds: float
@@ -87,6 +127,8 @@ class LimiterStats:
     acquired: int
     acquired_critical: int
     backend: str
+    budget: str = DEFAULT_BUDGET
+    requests: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -112,15 +154,16 @@ class Budget:
     noncritical_limit: int
     interval_ms: int  # the window plus the margin: how long an entry counts
 
-    def entries_to_expire(self, critical: bool, total: int, noncritical: int, critical_waiting: int
-                          ) -> tuple[int, int]:
+    def entries_to_expire(self, critical: bool, total: int, noncritical: int, critical_waiting: int,
+                          weight: int = 1) -> tuple[int, int]:
         """(k, k_nc): the request fits once the k-th oldest entry and the k_nc-th oldest non-critical
-        entry have expired; (0, 0) means it fits now. A critical request ignores other waiters
-        (they compete as equals); a non-critical one leaves a place for each waiting critical one."""
+        entry have expired; (0, 0) means it fits now. Entries and waiters are units of weight. A
+        critical request ignores other waiters (they compete as equals); a non-critical one leaves
+        room for the units of every waiting critical one."""
         if critical:
-            return max(0, total - self.limit + 1), 0
-        return (max(0, total + critical_waiting - self.limit + 1),
-                max(0, noncritical - self.noncritical_limit + 1))
+            return max(0, total + weight - self.limit), 0
+        return (max(0, total + critical_waiting + weight - self.limit),
+                max(0, noncritical + weight - self.noncritical_limit))
 
 
 @dataclass(frozen=True)
@@ -131,6 +174,7 @@ class Attempt:
     critical: bool
     waited_seconds: float
     lease_ms: int
+    weight: int = 1
 
 
 MsClock = Callable[[], int]
@@ -146,7 +190,7 @@ class _Backend(ABC):
         """Decide one try atomically: None when granted (entry written), else milliseconds to wait."""
 
     @abstractmethod
-    def leave(self, waiter: str) -> None:
+    def leave(self, attempt: Attempt) -> None:
         """Forget a waiter that gave up (its lease would also run out)."""
 
     @abstractmethod
@@ -202,21 +246,21 @@ class _SQLBackend(_Backend):
             q(f"DELETE FROM {log} WHERE ts_ms <= ?", (now - budget.interval_ms,))
             q(f"DELETE FROM {waiters} WHERE lease_until_ms <= ?", (now,))
             total, noncritical = q(f"SELECT COUNT(*), COALESCE(SUM(1 - critical), 0) FROM {log}").fetchone()
-            (critical_waiting,) = q(f"SELECT COUNT(*) FROM {waiters} WHERE critical = 1 AND id <> ?",
-                                    (attempt.waiter,)).fetchone()
+            (critical_waiting,) = q(f"SELECT COALESCE(SUM(weight), 0) FROM {waiters} "
+                                    "WHERE critical = 1 AND id <> ?", (attempt.waiter,)).fetchone()
             k_all, k_nc = budget.entries_to_expire(attempt.critical, int(total), int(noncritical),
-                                                   int(critical_waiting))
+                                                   int(critical_waiting), attempt.weight)
             critical = int(attempt.critical)
             if not k_all and not k_nc:
-                q(f"INSERT INTO {log}(ts_ms, critical) VALUES (?, ?)", (now, critical))
+                _insert_units(q, log, now, critical, attempt.weight)
                 q(f"DELETE FROM {waiters} WHERE id = ?", (attempt.waiter,))
                 for name, value in _grant_counts(attempt):
                     q(f"INSERT INTO {self.stats_table}(name, value) VALUES (?, ?) ON CONFLICT(name) "
                       f"DO UPDATE SET value = {self.stats_table}.value + excluded.value", (name, value))
                 return None
-            q(f"INSERT INTO {waiters}(id, critical, lease_until_ms) VALUES (?, ?, ?) ON CONFLICT(id) "
-              f"DO UPDATE SET lease_until_ms = excluded.lease_until_ms", (attempt.waiter, critical,
-                                                                           now + attempt.lease_ms))
+            q(f"INSERT INTO {waiters}(id, critical, lease_until_ms, weight) VALUES (?, ?, ?, ?) "
+              f"ON CONFLICT(id) DO UPDATE SET lease_until_ms = excluded.lease_until_ms",
+              (attempt.waiter, critical, now + attempt.lease_ms, attempt.weight))
             wait = self._expiry(q, k_all, False, budget, now) if k_all else 0
             if k_nc:
                 wait = max(wait, self._expiry(q, k_nc, True, budget, now))
@@ -232,9 +276,9 @@ class _SQLBackend(_Backend):
             return budget.interval_ms
         return max(1, int(row[0]) + budget.interval_ms - now)
 
-    def leave(self, waiter: str) -> None:
+    def leave(self, attempt: Attempt) -> None:
         with self._transaction() as q:
-            q(f"DELETE FROM {self.waiters_table} WHERE id = ?", (waiter,))
+            q(f"DELETE FROM {self.waiters_table} WHERE id = ?", (attempt.waiter,))
 
     def now_ms(self) -> int:
         with self._read() as q:
@@ -262,40 +306,60 @@ class _SQLBackend(_Backend):
                 q(f"DELETE FROM {table}")
 
 
+_UNITS_PER_INSERT = 200  # rows of one multi-row INSERT: far under SQLite's bound-parameter limit
+
+
+def _insert_units(q: _Execute, log: str, now: int, critical: int, weight: int) -> None:
+    """Log a request of weight `weight` as that many unit entries with one send time."""
+    for start in range(0, weight, _UNITS_PER_INSERT):
+        rows = min(_UNITS_PER_INSERT, weight - start)
+        q(f"INSERT INTO {log}(ts_ms, critical) VALUES " + ", ".join(["(?, ?)"] * rows),
+          (now, critical) * rows)
+
+
 def _grant_counts(attempt: Attempt) -> list[tuple[str, float]]:
-    counts: list[tuple[str, float]] = [("acquired", 1)]
+    counts: list[tuple[str, float]] = [("acquired", attempt.weight), ("requests", 1)]
     if attempt.critical:
-        counts.append(("acquired_critical", 1))
+        counts.append(("acquired_critical", attempt.weight))
     if attempt.waited_seconds > _WAIT_WORTH_COUNTING:
         counts += [("waits", 1), ("wait_seconds", attempt.waited_seconds)]
     return counts
 
 
 _SQLITE_SCHEMA = """
-CREATE TABLE IF NOT EXISTS limiter_log (ts_ms INTEGER NOT NULL, critical INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS limiter_log_ts ON limiter_log (ts_ms);
-CREATE TABLE IF NOT EXISTS limiter_waiters (
-    id TEXT PRIMARY KEY, critical INTEGER NOT NULL, lease_until_ms INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS limiter_stats (name TEXT PRIMARY KEY, value REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS {log} (ts_ms INTEGER NOT NULL, critical INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS {log}_ts ON {log} (ts_ms);
+CREATE TABLE IF NOT EXISTS {waiters} (
+    id TEXT PRIMARY KEY, critical INTEGER NOT NULL, lease_until_ms INTEGER NOT NULL,
+    weight INTEGER NOT NULL DEFAULT 1);
+CREATE TABLE IF NOT EXISTS {stats} (name TEXT PRIMARY KEY, value REAL NOT NULL);
 """
+# the column a waiter's weight lives in, added to waiter tables made before budgets had weights
+_WAITER_WEIGHT_COLUMN = "weight INTEGER NOT NULL DEFAULT 1"
 
 
 class _SQLiteBackend(_SQLBackend):
-    log_table, waiters_table, stats_table = "limiter_log", "limiter_waiters", "limiter_stats"
-
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, budget: str = DEFAULT_BUDGET) -> None:
         from filelock import FileLock
 
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.label = f"sqlite:{path}"
+        # the Massive budget keeps the tables it had before budgets had names
+        prefix = "" if budget == DEFAULT_BUDGET else f"{budget}_"
+        self.log_table, self.waiters_table, self.stats_table = (
+            f"{prefix}limiter_log", f"{prefix}limiter_waiters", f"{prefix}limiter_stats")
         self._lock = threading.Lock()  # one connection, shared by the threads of this process
         self._conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False, isolation_level=None)
         # Switching a new file to WAL takes an exclusive lock without waiting for it: two processes
         # doing it at once fail with "database is locked". The whole setup runs under a file lock.
         with FileLock(f"{path}.lock"):
             self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.executescript(_SQLITE_SCHEMA)
+            self._conn.executescript(_SQLITE_SCHEMA.format(
+                log=self.log_table, waiters=self.waiters_table, stats=self.stats_table))
+            columns = {row[1] for row in self._conn.execute(f"PRAGMA table_info({self.waiters_table})")}
+            if "weight" not in columns:
+                self._conn.execute(f"ALTER TABLE {self.waiters_table} ADD COLUMN {_WAITER_WEIGHT_COLUMN}")
         # the log only matters for a window: losing the last commits to a power cut is harmless
         self._conn.execute("PRAGMA synchronous=NORMAL")
 
@@ -325,15 +389,17 @@ class _SQLiteBackend(_SQLBackend):
 
 
 class _PostgresBackend(_SQLBackend):
-    log_table, waiters_table = "massive_limiter_log", "massive_limiter_waiters"
-    stats_table = "massive_limiter_stats"
-
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, budget: str = DEFAULT_BUDGET) -> None:
         import psycopg
         from psycopg_pool import ConnectionPool
 
         conninfo = url.replace("postgresql+psycopg://", "postgresql://", 1)
         self.label = f"postgresql:{mask_url(url)}"
+        self.log_table, self.waiters_table, self.stats_table = (
+            f"{budget}_limiter_log", f"{budget}_limiter_waiters", f"{budget}_limiter_stats")
+        # budgets do not wait for each other's decisions; Massive's key is the one it always had
+        self._decision_lock = _PG_DECISION_LOCK if budget == DEFAULT_BUDGET else (
+            zlib.crc32(f"massive_pipeline.massive.ratelimit decision {budget}".encode()) & 0x7FFFFFFF)
         try:
             # decisions take a transaction-scoped advisory lock, which needs real transactions
             self._pool = ConnectionPool(conninfo, min_size=1, max_size=4, open=True, timeout=10)
@@ -358,7 +424,14 @@ class _PostgresBackend(_SQLBackend):
                          "(ts_ms BIGINT NOT NULL, critical SMALLINT NOT NULL)")
             conn.execute(f"CREATE INDEX IF NOT EXISTS {self.log_table}_ts ON {self.log_table} (ts_ms)")
             conn.execute(f"CREATE TABLE IF NOT EXISTS {self.waiters_table} "
-                         "(id TEXT PRIMARY KEY, critical SMALLINT NOT NULL, lease_until_ms BIGINT NOT NULL)")
+                         "(id TEXT PRIMARY KEY, critical SMALLINT NOT NULL, lease_until_ms BIGINT NOT NULL, "
+                         "weight INTEGER NOT NULL DEFAULT 1)")
+            # tables made before weights: ADD COLUMN IF NOT EXISTS would still lock the table
+            # exclusively at every start, so look first
+            if conn.execute("SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() "
+                            "AND table_name = %s AND column_name = 'weight'",
+                            (self.waiters_table,)).fetchone() is None:
+                conn.execute(f"ALTER TABLE {self.waiters_table} ADD COLUMN {_WAITER_WEIGHT_COLUMN}")
             conn.execute(f"CREATE TABLE IF NOT EXISTS {self.stats_table} "
                          "(name TEXT PRIMARY KEY, value DOUBLE PRECISION NOT NULL)")
 
@@ -367,7 +440,7 @@ class _PostgresBackend(_SQLBackend):
         with self._pool.connection() as conn, conn.transaction():
             # every decision of every process queues on this one lock: the count it reads is the
             # count its entry joins (a row lock would not cover the rows not yet inserted)
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_PG_DECISION_LOCK,))
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (self._decision_lock,))
             yield lambda sql, params=(): conn.execute(sql.replace("?", "%s"), params)
 
     @contextmanager
@@ -386,7 +459,9 @@ class _PostgresBackend(_SQLBackend):
 # runs a script atomically. KEYS: log, non-critical log, waiters, critical waiters, stats (sorted
 # sets scored by send time or lease end; one hash). ARGV: now (ms, or -1 for the server's clock),
 # interval ms, limit, non-critical limit, critical (0/1), waiter id, lease ms, seconds waited,
-# the wait worth counting. Returns {1, 0} when granted, else {0, ms to wait}.
+# the wait worth counting, weight. A request of weight w is w log members (`id`, `id:2` … `id:w`);
+# a critical waiter's member carries its weight (`id|w`, plain `id` for weight 1). Returns {1, 0}
+# when granted, else {0, ms to wait}.
 _REDIS_ATTEMPT = """
 local now = tonumber(ARGV[1])
 if now < 0 then
@@ -397,32 +472,49 @@ end
 local interval, limit, nclimit = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local critical, id, lease = ARGV[5] == '1', ARGV[6], tonumber(ARGV[7])
 local waited, worth = tonumber(ARGV[8]), tonumber(ARGV[9])
+local weight = tonumber(ARGV[10] or '1')
+local cmember = id
+if weight > 1 then cmember = id .. '|' .. weight end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - interval)
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - interval)
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
 redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
 local total = redis.call('ZCARD', KEYS[1])
 local noncritical = redis.call('ZCARD', KEYS[2])
-local cwaiting = redis.call('ZCARD', KEYS[4])
-if redis.call('ZSCORE', KEYS[4], id) then cwaiting = cwaiting - 1 end
+local cwaiting = 0
+for _, m in ipairs(redis.call('ZRANGE', KEYS[4], 0, -1)) do
+  if m ~= cmember then
+    local bar = string.find(m, '|', 1, true)
+    if bar then cwaiting = cwaiting + tonumber(string.sub(m, bar + 1)) else cwaiting = cwaiting + 1 end
+  end
+end
 local k_all, k_nc = 0, 0
 if critical then
-  k_all = math.max(0, total - limit + 1)
+  k_all = math.max(0, total + weight - limit)
 else
-  k_all = math.max(0, total + cwaiting - limit + 1)
-  k_nc = math.max(0, noncritical - nclimit + 1)
+  k_all = math.max(0, total + cwaiting + weight - limit)
+  k_nc = math.max(0, noncritical + weight - nclimit)
+end
+local function log_units(key)
+  local args = {}
+  for i = 1, weight do
+    args[#args + 1] = now
+    if i == 1 then args[#args + 1] = id else args[#args + 1] = id .. ':' .. i end
+    if #args >= 200 or i == weight then
+      redis.call('ZADD', key, unpack(args))
+      args = {}
+    end
+  end
+  redis.call('PEXPIRE', key, interval * 2)
 end
 if k_all == 0 and k_nc == 0 then
-  redis.call('ZADD', KEYS[1], now, id)
-  redis.call('PEXPIRE', KEYS[1], interval * 2)
-  if not critical then
-    redis.call('ZADD', KEYS[2], now, id)
-    redis.call('PEXPIRE', KEYS[2], interval * 2)
-  end
+  log_units(KEYS[1])
+  if not critical then log_units(KEYS[2]) end
   redis.call('ZREM', KEYS[3], id)
-  redis.call('ZREM', KEYS[4], id)
-  redis.call('HINCRBY', KEYS[5], 'acquired', 1)
-  if critical then redis.call('HINCRBY', KEYS[5], 'acquired_critical', 1) end
+  redis.call('ZREM', KEYS[4], cmember)
+  redis.call('HINCRBY', KEYS[5], 'acquired', weight)
+  redis.call('HINCRBY', KEYS[5], 'requests', 1)
+  if critical then redis.call('HINCRBY', KEYS[5], 'acquired_critical', weight) end
   if waited > worth then
     redis.call('HINCRBY', KEYS[5], 'waits', 1)
     redis.call('HINCRBYFLOAT', KEYS[5], 'wait_seconds', ARGV[8])
@@ -432,7 +524,7 @@ end
 redis.call('ZADD', KEYS[3], now + lease, id)
 redis.call('PEXPIRE', KEYS[3], lease * 2)
 if critical then
-  redis.call('ZADD', KEYS[4], now + lease, id)
+  redis.call('ZADD', KEYS[4], now + lease, cmember)
   redis.call('PEXPIRE', KEYS[4], lease * 2)
 end
 local function expiry(key, k)
@@ -447,9 +539,16 @@ return {0, wait}
 """
 
 
+def _critical_member(attempt: Attempt) -> str:
+    """A waiting critical request's member in Redis: its weight rides in the name (`id|w`)."""
+    return attempt.waiter if attempt.weight == 1 else f"{attempt.waiter}|{attempt.weight}"
+
+
 class _RedisBackend(_Backend):
-    def __init__(self, url: str, prefix: str = "massive:ratelimit") -> None:
+    def __init__(self, url: str, budget: str = DEFAULT_BUDGET) -> None:
         import redis
+
+        prefix = f"{budget}:ratelimit"
 
         self.label = f"redis:{mask_url(url)}"
         self._redis = redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5)
@@ -467,13 +566,13 @@ class _RedisBackend(_Backend):
         granted, wait = self._script(keys=self._keys, args=[
             -1 if clock is None else clock(), budget.interval_ms, budget.limit, budget.noncritical_limit,
             int(attempt.critical), attempt.waiter, attempt.lease_ms, repr(attempt.waited_seconds),
-            _WAIT_WORTH_COUNTING,
+            _WAIT_WORTH_COUNTING, attempt.weight,
         ])
         return None if granted else int(wait)
 
-    def leave(self, waiter: str) -> None:
-        self._redis.zrem(self._keys[2], waiter)
-        self._redis.zrem(self._keys[3], waiter)
+    def leave(self, attempt: Attempt) -> None:
+        self._redis.zrem(self._keys[2], attempt.waiter)
+        self._redis.zrem(self._keys[3], _critical_member(attempt))
 
     def now_ms(self) -> int:
         seconds, micros = self._redis.time()
@@ -496,25 +595,28 @@ class _RedisBackend(_Backend):
         self._redis.close()
 
 
-def _backend_for(url: str | None) -> _Backend:
+def _backend_for(url: str | None, budget: str = DEFAULT_BUDGET) -> _Backend:
     if not url:
-        return _SQLiteBackend(dagster_home() / "massive-ratelimit.sqlite")
+        return _SQLiteBackend(dagster_home() / "massive-ratelimit.sqlite", budget)
     if url.startswith("sqlite:///"):
-        return _SQLiteBackend(Path(url.removeprefix("sqlite:///")))
+        return _SQLiteBackend(Path(url.removeprefix("sqlite:///")), budget)
     if url.startswith(("redis://", "rediss://", "unix://")):
-        return _RedisBackend(url)
+        return _RedisBackend(url, budget)
     if url.startswith(("postgresql://", "postgresql+psycopg://", "postgres://")):
-        return _PostgresBackend(url.replace("postgres://", "postgresql://", 1))
+        return _PostgresBackend(url.replace("postgres://", "postgresql://", 1), budget)
     raise RateLimiterConfigError(
         f"MASSIVE_RATE_LIMIT_URL {mask_url(url)!r} is not a sqlite:///, postgresql:// or redis:// URL"
     )
 
 
 class SharedRateLimiter:
-    """Blocks each API request until the shared budget has room for it.
+    """Blocks each API request until its shared budget has room for it.
 
-    `limit` requests per `window_seconds` in total, of which at most `limit - reserve` are
-    non-critical. Waiting never fails: the free plan's answer to a burst is to wait.
+    `limit` units per `window_seconds` in total, of which at most `limit - reserve` are
+    non-critical; a request weighs one unit unless `acquire` says otherwise, so for Massive a
+    unit is a request. `budget` names the provider's budget: limiters of different budgets on
+    one backend never see each other's requests. Waiting never fails: the free plan's answer to a
+    burst is to wait.
     `clock` (epoch seconds) and `sleep` replace the backend's clock and `time.sleep`, for tests
     that play a scenario on a virtual clock.
     """
@@ -524,6 +626,7 @@ class SharedRateLimiter:
         limit: int,
         window_seconds: float = 60.0,
         *,
+        budget: str = DEFAULT_BUDGET,
         reserve: int = 0,
         backend_url: str | None = None,
         margin_ms: int | None = None,
@@ -540,6 +643,7 @@ class SharedRateLimiter:
                 f"critical reserve {reserve} must be between 0 and limit-1 ({limit - 1})")
         if lease_seconds <= 0:
             raise RateLimiterConfigError(f"waiter lease must be positive, got {lease_seconds}")
+        self.budget = check_budget_name(budget)
         self.limit = limit
         self.window_seconds = window_seconds
         self.reserve = reserve
@@ -551,7 +655,7 @@ class SharedRateLimiter:
         self._clock_ms: MsClock | None = None if clock is None else (lambda: int(round(clock() * 1000)))
         self._timer = clock or time.monotonic
         self._sleep = sleep
-        self._backend = _backend_for(backend_url)
+        self._backend = _backend_for(backend_url, budget)
 
     @property
     def backend(self) -> str:
@@ -562,27 +666,42 @@ class SharedRateLimiter:
         """How long a request counts: the window plus the margin (the longest a critical request waits)."""
         return self._budget.interval_ms / 1000
 
-    def acquire(self, critical: bool = False) -> float:
-        """Wait until this request may be sent, record it as sent; returns the seconds spent waiting."""
+    def acquire(self, critical: bool = False, weight: int = 1) -> float:
+        """Wait until this request of `weight` units may be sent, record it as sent; returns the
+        seconds spent waiting. A weight the budget can never hold is refused at once."""
+        self._check_weight(critical, weight)
         waiter = uuid.uuid4().hex
         started = self._timer()
+        attempt = Attempt(waiter, critical, 0.0, self._lease_ms, weight)
         try:
             while True:
                 waited = self._timer() - started
-                wait_ms = self._backend.attempt(Attempt(waiter, critical, waited, self._lease_ms),
-                                                self._budget, self._clock_ms)
+                attempt = Attempt(waiter, critical, waited, self._lease_ms, weight)
+                wait_ms = self._backend.attempt(attempt, self._budget, self._clock_ms)
                 if wait_ms is None:
                     return waited
                 # wake just after the entry expires; never longer than the poll (the lease's heartbeat)
                 self._sleep(min(wait_ms + 2, self._poll_ms) / 1000)
         except BaseException:
-            self._leave(waiter)
+            self._leave(attempt)
             raise
 
-    def _leave(self, waiter: str) -> None:
+    def _check_weight(self, critical: bool, weight: int) -> None:
+        if isinstance(weight, bool) or not isinstance(weight, int) or weight < 1:
+            raise RequestWeightError(f"request weight must be a whole number of at least 1, got {weight!r}")
+        if weight > self.limit:
+            raise RequestWeightError(
+                f"request weight {weight} exceeds the {self.budget} budget's limit of {self.limit} "
+                f"per {self.window_seconds:g} s")
+        if not critical and weight > self._budget.noncritical_limit:
+            raise RequestWeightError(
+                f"non-critical request weight {weight} exceeds the {self.budget} budget's non-critical "
+                f"share of {self._budget.noncritical_limit} (limit {self.limit} - reserve {self.reserve})")
+
+    def _leave(self, attempt: Attempt) -> None:
         # the error that stopped the wait is the one to report; the lease ends on its own anyway
         with suppress(Exception):
-            self._backend.leave(waiter)
+            self._backend.leave(attempt)
 
     def _now_ms(self) -> int:
         return self._clock_ms() if self._clock_ms is not None else self._backend.now_ms()
@@ -603,10 +722,13 @@ class SharedRateLimiter:
             acquired=int(raw.get("acquired", 0)),
             acquired_critical=int(raw.get("acquired_critical", 0)),
             backend=self.backend,
+            budget=self.budget,
+            requests=int(raw.get("requests", 0)),
         )
 
     def used_in_last(self, seconds: float) -> tuple[int, int]:
-        """(all, non-critical) requests sent in the last `seconds` by every process.
+        """(all, non-critical) units sent in the last `seconds` by every process (requests, for a
+        weight-1 budget).
 
         With `seconds = window - t`, these are the requests still counted `t` seconds from now:
         what a scheduler planning the next `t` seconds must count, rather than the whole window's `used`.

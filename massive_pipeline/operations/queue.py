@@ -9,6 +9,13 @@ will still count until the next tick and those that requested-but-unstarted runs
 restart (failures, the last request and the last success per symbol, the daily cycle) lives in
 the sensor's cursor as JSON; the queue as last evaluated is also written to a table so that
 `massive-pipeline status` and any SQL client can see it.
+
+One queue, one budget per provider: the symbols are ordered together by priority, but each
+provider's are planned against that provider's own budget in the shared limiter (Massive's in
+requests, Binance's in request weight, `resources/rate_budgets.py`), computed as above from that
+budget's `used_in_last`. So a Massive budget spent to the last request holds back no Binance
+symbol and vice versa, and a provider that cannot be asked this tick (Massive without its key)
+stops only its own symbols, which wait with the reason.
 """
 
 from __future__ import annotations
@@ -22,8 +29,9 @@ from dataclasses import asdict, dataclass, field, replace
 import pandas as pd
 from dagster import DagsterInstance, DagsterRunStatus, RunRequest, RunsFilter
 
+from massive_pipeline.binance.weights import MAX_KLINES, klines_weight
 from massive_pipeline.candles.jobs import job_name_for
-from massive_pipeline.core.catalog import SymbolSpec
+from massive_pipeline.core.catalog import Provider, SymbolSpec
 from massive_pipeline.core.timeframes import Timeframe
 from massive_pipeline.massive.ratelimit import SharedRateLimiter
 from massive_pipeline.operations.freshness import SETTLE, Freshness, assess, refresh_days
@@ -33,6 +41,7 @@ from massive_pipeline.operations.runs import (
     UNSTARTED_STATUSES,
     daily_run_request,
     failure_reason,
+    fetched_timeframes,
     iso_minute,
     pending_runs,
     requests_per_refresh,
@@ -46,6 +55,7 @@ from massive_pipeline.operations.settings import (
     OperationsSettings,
     Purpose,
 )
+from massive_pipeline.resources.rate_budgets import BudgetReading, read_limiter
 from massive_pipeline.store import CandleStore
 
 CURSOR_VERSION = 1
@@ -194,16 +204,20 @@ class TickBudget:
     used: int  # taken in the last `lookback_seconds`: still counted until the next tick
     pending_cost: int
     allowance: int
+    provider: str = Provider.MASSIVE.value
+    unit: str = "request(s)"  # what the provider's budget counts
 
     def describe(self) -> str:
-        return (f"budget {self.allowance} request(s) this tick: unreserved {self.limit - self.reserve} per "
+        """Massive's reads as it did when it was the only budget; another provider's names itself."""
+        label = "" if self.provider == Provider.MASSIVE.value else f"{self.provider} "
+        return (f"{label}budget {self.allowance} {self.unit} this tick: unreserved {self.limit - self.reserve} per "
                 f"{self.window_seconds:g} s → {self.per_tick} per tick; {self.used} taken in the last "
                 f"{self.lookback_seconds:g} s still count; {self.pending_cost} owed by runs not started yet")
 
 
 def tick_budget(
     limit: int, reserve: int, window_seconds: float, interval_seconds: float, recent: tuple[int, int],
-    pending_cost: int,
+    pending_cost: int, provider: str = Provider.MASSIVE.value, unit: str = "request(s)",
 ) -> TickBudget:
     """(limit − reserve) × interval ÷ window, less what the limiter will still count until the next tick.
 
@@ -216,7 +230,29 @@ def tick_budget(
     free = max(0, min(unreserved - noncritical, limit - total))
     allowance = max(0, min(per_tick, free) - pending_cost)
     lookback = max(0.0, window_seconds - interval_seconds)
-    return TickBudget(per_tick, limit, reserve, window_seconds, lookback, noncritical, pending_cost, allowance)
+    return TickBudget(per_tick, limit, reserve, window_seconds, lookback, noncritical, pending_cost, allowance,
+                      provider, unit)
+
+
+UNITS = {Provider.MASSIVE.value: "request(s)", Provider.BINANCE.value: "weight unit(s)"}
+
+
+def binance_weight_per_refresh(spec: SymbolSpec, days: int = 1) -> int:
+    """Request weight one refresh of `days` days charges: the client pages each fetched timeframe's
+    window by at most 1,000 klines, each page weighing what its `limit` does (`binance/weights.py`).
+    An upper bound: the client stops at the first short page, so today's partition often costs less."""
+    total = 0
+    for tf in fetched_timeframes(spec):
+        full, rest = divmod(max(1, days * 1440 // tf.minutes), MAX_KLINES)
+        total += full * klines_weight(MAX_KLINES) + (klines_weight(rest) if rest else 0)
+    return total
+
+
+def refresh_cost(spec: SymbolSpec, days: int = 1) -> int:
+    """What one refresh of `days` days costs in the unit of the symbol's provider's budget."""
+    if spec.provider is Provider.BINANCE:
+        return binance_weight_per_refresh(spec, days)
+    return requests_per_refresh(spec, days)
 
 
 @dataclass(frozen=True)
@@ -235,6 +271,10 @@ class QueueEntry:
         return self.spec.symbol
 
     @property
+    def provider(self) -> str:
+        return self.spec.provider.value
+
+    @property
     def effective_rank(self) -> int:
         return self.spec.priority.rank + self.record.failures
 
@@ -251,7 +291,7 @@ def _entry(spec: SymbolSpec, store: CandleStore, state: QueueState, now: pd.Time
     limit = fresh.limit
 
     def make(status: str, reason: str, days: tuple[dt.date, dt.date] | None = None) -> QueueEntry:
-        cost = requests_per_refresh(spec, (days[1] - days[0]).days + 1) if days else requests_per_refresh(spec)
+        cost = refresh_cost(spec, (days[1] - days[0]).days + 1) if days else refresh_cost(spec)
         return QueueEntry(spec, fresh, record, status, reason, cost, days)
 
     def due(reason: str) -> QueueEntry:
@@ -312,25 +352,34 @@ def order_queue(
     return out
 
 
-def take_within_budget(entries: Sequence[QueueEntry], budget: TickBudget) -> list[QueueEntry]:
-    """Mark the due entries this tick can afford `requested`, the rest `waiting`, in strict order.
+def take_within_budget(entries: Sequence[QueueEntry], budgets: TickBudget | Mapping[str, TickBudget],
+                       unavailable: Mapping[str, str] | None = None) -> list[QueueEntry]:
+    """Mark the due entries this tick can afford `requested`, the rest `waiting`, in strict order
+    within each provider's budget (`budgets` by provider; a single one is Massive's).
 
     An entry is taken while any of the tick's allowance is left, even if it costs more than what is
     left (an index with a fetched D1 costs two): the limiter makes its extra request wait a moment,
     whereas holding the remainder back would let every cheaper symbol behind it wait a whole tick.
+    A provider without a budget this tick (`unavailable` says why) has its due entries wait.
     """
-    left = budget.allowance
+    by_provider = {budgets.provider: budgets} if isinstance(budgets, TickBudget) else dict(budgets)
+    left = {provider: budget.allowance for provider, budget in by_provider.items()}
     out: list[QueueEntry] = []
     for entry in entries:
         if entry.state != DUE:
             out.append(entry)
             continue
-        if left > 0:
-            left -= entry.cost
+        behind = "behind: " if entry.freshness.stale else ""
+        budget = by_provider.get(entry.provider)
+        if budget is None:
+            why = (unavailable or {}).get(entry.provider, f"no rate budget for provider {entry.provider}")
+            out.append(replace(entry, state=WAITING, reason=f"{behind}{entry.reason}; not requested: {why}"))
+            continue
+        if left[entry.provider] > 0:
+            left[entry.provider] -= entry.cost
             out.append(replace(entry, state=REQUESTED, reason=f"{entry.reason}; requested"))
             continue
-        behind = "behind: " if entry.freshness.stale else ""
-        spent = budget.allowance - max(left, 0)
+        spent = budget.allowance - max(left[entry.provider], 0)
         out.append(replace(entry, state=WAITING,
                            reason=f"{behind}{entry.reason}; waiting for budget ({spent} spent on the queue ahead; "
                                   f"{budget.describe()})"))
@@ -341,13 +390,16 @@ def run_requests(entries: Sequence[QueueEntry], now: pd.Timestamp,
                  settings: OperationsSettings | None = None) -> list[RunRequest]:
     """The requested entries' runs; each carries the queue's max runtime, so a run that hangs or
     whose process died is failed by run monitoring and its symbol queued again."""
-    runtime = (settings or OperationsSettings()).runtime_tags(Purpose.SECONDARY_REFRESH)
+    settings = settings or OperationsSettings()
+    runtime = settings.runtime_tags(Purpose.SECONDARY_REFRESH)
+    run_config = settings.run_config(Purpose.SECONDARY_REFRESH)
     requests = []
     for entry in entries:
         if entry.state != REQUESTED or entry.days is None:
             continue
         tags = {QUEUE_POSITION_TAG: str(entry.position), DAGSTER_PRIORITY_TAG: str(-entry.record.failures), **runtime}
-        requests.append(daily_run_request(entry.spec, *entry.days, Purpose.SECONDARY_REFRESH, now, tags))
+        requests.append(daily_run_request(entry.spec, *entry.days, Purpose.SECONDARY_REFRESH, now, tags,
+                                          run_config=run_config))
     return requests
 
 
@@ -367,18 +419,24 @@ def queue_table(entries: Sequence[QueueEntry]) -> str:
 class QueueTick:
     now: pd.Timestamp
     entries: list[QueueEntry]
-    budget: TickBudget
+    tick_budgets: Mapping[str, TickBudget]  # by provider: what this tick could spend of each
     requests: list[RunRequest]
     state: QueueState
     notes: list[str]
+    budgets: tuple[BudgetReading, ...] = ()  # every provider's budget as the tick saw it, Massive's first
+    unavailable: Mapping[str, str] = field(default_factory=dict)  # provider: why its symbols are not asked
 
     def summary(self) -> str:
         due = sum(1 for e in self.entries if e.state in QUEUED_STATES)
         behind = [e.symbol for e in self.entries if e.behind]
+        spendable = [b.describe() for b in self.tick_budgets.values()]
+        stopped = [f"{provider} symbols not requested: {why}" for provider, why in self.unavailable.items()]
         head = (f"secondary queue at {iso_minute(self.now)}: {due} due, {len(self.requests)} requested; "
-                f"{self.budget.describe()}")
+                f"{'; '.join(spendable + stopped)}")
         if behind:
             head += f"; behind their freshness limit: {', '.join(behind)}"
+        if len(self.budgets) > 1:  # one budget alone is what `describe` already says
+            head += f"; rate budgets: {'; '.join(b.brief() for b in self.budgets)}"
         return head
 
 
@@ -397,29 +455,47 @@ def pending_by_symbol(
     return out
 
 
+def _tick_budget(provider: str, limiter: SharedRateLimiter, unstarted: Iterable[SymbolSpec],
+                 interval: float) -> TickBudget:
+    """`provider`'s share this tick; requests a started run has taken are in the limiter's count
+    already, those of its runs not started yet (`unstarted`) are not."""
+    pending_cost = sum(refresh_cost(s) for s in unstarted if s.provider.value == provider)
+    recent = limiter.used_in_last(max(0.0, limiter.window_seconds - interval))
+    return tick_budget(limiter.limit, limiter.reserve, limiter.window_seconds, interval, recent, pending_cost,
+                       provider, UNITS.get(provider, "unit(s)"))
+
+
 def evaluate_queue(
     specs: Sequence[SymbolSpec],
     store: CandleStore,
     instance: DagsterInstance,
-    limiter: SharedRateLimiter,
+    limiters: SharedRateLimiter | Mapping[str, SharedRateLimiter],
     cursor: str | None,
     now: pd.Timestamp,
     settings: OperationsSettings,
+    *,
+    unavailable: Mapping[str, str] | None = None,
+    other_budgets: Sequence[BudgetReading] = (),
 ) -> QueueTick:
-    """One tick of the secondary queue: fold finished runs into the state, order, spend the budget."""
+    """One tick of the secondary queue: fold finished runs into the state, order, spend the budgets.
+
+    `limiters` are by provider (a single one is Massive's); each provider's symbols spend its own.
+    A provider missing from them has its symbols wait, for the reason `unavailable` gives.
+    `other_budgets` (budgets the queue does not spend) are shown beside them in the summary."""
+    by_provider = {limiters.budget: limiters} if isinstance(limiters, SharedRateLimiter) else dict(limiters)
     state = QueueState.from_cursor(cursor, now.date())
     notes = state.fold_finished_runs(instance)
     running = pending_by_symbol(instance, specs)
-    # requests a started run has taken are in the limiter's count already; those of runs not started are not
-    unstarted = pending_by_symbol(instance, specs, UNSTARTED_STATUSES)
     by_symbol = {s.symbol: s for s in specs}
-    pending_cost = sum(requests_per_refresh(by_symbol[s]) for s in unstarted if s in by_symbol)
+    unstarted = [by_symbol[s] for s in pending_by_symbol(instance, specs, UNSTARTED_STATUSES) if s in by_symbol]
     interval = settings.secondary_interval_seconds
-    recent = limiter.used_in_last(max(0.0, limiter.window_seconds - interval))
-    budget = tick_budget(limiter.limit, limiter.reserve, limiter.window_seconds, interval, recent, pending_cost)
-    entries = take_within_budget(order_queue(specs, store, state, now, running, settings), budget)
+    budgets = {provider: _tick_budget(provider, limiter, unstarted, interval)
+               for provider, limiter in by_provider.items()}
+    stopped = {p: why for p, why in (unavailable or {}).items() if p not in budgets}
+    entries = take_within_budget(order_queue(specs, store, state, now, running, settings), budgets, stopped)
     requests = run_requests(entries, now, settings)
     for entry in entries:
         if entry.state == REQUESTED:
             state.record(entry.symbol).requested_at = iso_minute(now)
-    return QueueTick(now, entries, budget, requests, state, notes)
+    readings = (*(read_limiter(limiter) for limiter in by_provider.values()), *other_budgets)
+    return QueueTick(now, entries, budgets, requests, state, notes, readings, stopped)

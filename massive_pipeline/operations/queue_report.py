@@ -40,7 +40,14 @@ COLUMNS: tuple[str, ...] = tuple(c.name for c in queue_report.columns)
 
 
 def ensure_table(store: CandleStore) -> None:
-    metadata.create_all(store.engine, checkfirst=True)
+    """Create the report table if missing. On SQLite inside a `BEGIN IMMEDIATE` transaction: a
+    deferred one reads the schema first and then cannot take the write lock while a run is writing
+    (SQLite answers "database is locked" at once, without the busy timeout, as its snapshot is stale)."""
+    with store.engine.connect() as conn:
+        if store.dialect == "sqlite":
+            conn = conn.execution_options(**{SQLITE_BEGIN_OPTION: "BEGIN IMMEDIATE"})
+        with conn.begin():
+            metadata.create_all(conn, checkfirst=True)
 
 
 def write_queue_report(store: CandleStore, entries: Sequence[QueueEntry], evaluated_at: pd.Timestamp) -> None:

@@ -39,7 +39,7 @@ from dagster import (
 
 from massive_pipeline.candles.assets import candle_key
 from massive_pipeline.candles.jobs import job_name_for
-from massive_pipeline.core.catalog import Catalog, SymbolSpec
+from massive_pipeline.core.catalog import Catalog, Provider, SymbolSpec
 from massive_pipeline.core.timeframes import Timeframe
 from massive_pipeline.operations.freshness import SETTLE, Freshness, assess, refresh_days, weeks_covering
 from massive_pipeline.operations.runs import (
@@ -152,7 +152,10 @@ def _requests_for_job(
 ) -> list[RunRequest] | SkipReason:
     needs_key = fetches_from_api(specs, [Timeframe.W1]) if weekly else True  # the daily run fetches the base
     if needs_key and (no_key := settings.api_key_skip_reason()) is not None:
-        return SkipReason(no_key)
+        # Binance's public klines need no key: its symbols are refreshed all the same
+        specs = [s for s in specs if s.provider is not Provider.MASSIVE]
+        if not specs:
+            return SkipReason(no_key)
     at = tick_time(context, settings)
     plans = plan_priority_refresh(specs, store, context.instance, at, settings)
     pending = pending_runs(context.instance, Purpose.PRIORITY_REFRESH, job_names=[job_name])
@@ -174,9 +177,11 @@ def _requests_for_job(
                 requests.append(candle_run_request(
                     job_name=job_name, keys=[candle_key(symbol, Timeframe.W1)], first=first, last=last,
                     purpose=Purpose.PRIORITY_REFRESH, requested_at=at, symbol=symbol, tags=tags,
+                    run_config=settings.run_config(Purpose.PRIORITY_REFRESH),
                 ))
             else:
-                requests.append(daily_run_request(plan.spec, first, last, Purpose.PRIORITY_REFRESH, at, tags))
+                requests.append(daily_run_request(plan.spec, first, last, Purpose.PRIORITY_REFRESH, at, tags,
+                                                  run_config=settings.run_config(Purpose.PRIORITY_REFRESH)))
             notes.append(f"{symbol}: {first}..{last} ({plan.reason})")
     context.log.info(f"priority refresh {job_name} at {iso_minute(at)}: " + "; ".join(notes))
     return requests or SkipReason(f"nothing to refresh at {iso_minute(at)}: " + "; ".join(notes))

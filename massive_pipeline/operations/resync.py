@@ -3,8 +3,10 @@
 Providers correct recent history (late trades, revised aggregates); re-materializing the last
 few days replaces those windows wholesale, so corrections land and nothing is duplicated. One run
 per symbol (one ranged request for its base timeframe, plus any fetched timeframe), all
-timeframes of the daily job; the W1 bars of those weeks are rebuilt at 04:30 from the re-synced
-base bars, in one run per weekly job (no API requests). With the free plan the whole catalog
+timeframes of the daily job; the W1 bars of those weeks (and the D1_NY and W1_NY bars of those
+New York sessions) are rebuilt at 04:30 from the re-synced bars they derive from (the base, or
+for W1 a fetched D1, which the daily run re-fetched too), in one run per job (no API
+requests). With the free plan the whole catalog
 takes about ten minutes of budget, which the limiter spreads out. A re-sync run is ordinary work,
 for critical symbols too: the limiter's reserve stays with the priority refresh throughout.
 """
@@ -16,9 +18,9 @@ from dagster import RunRequest, ScheduleDefinition, ScheduleEvaluationContext, S
 
 from massive_pipeline.candles.assets import candle_key
 from massive_pipeline.candles.jobs import job_name_for
+from massive_pipeline.candles.partitions import OWN_PARTITION_TIMEFRAMES, covering_partitions
 from massive_pipeline.core.catalog import Catalog, SymbolSpec
 from massive_pipeline.core.timeframes import Timeframe
-from massive_pipeline.operations.freshness import weeks_covering
 from massive_pipeline.operations.refresh import fetches_from_api, tick_time
 from massive_pipeline.operations.runs import (
     candle_run_request,
@@ -79,29 +81,30 @@ def _daily_resync(job_name: str, specs: list[SymbolSpec], settings: OperationsSe
     return _resync
 
 
-def _weekly_resync(job_name: str, specs: list[SymbolSpec], settings: OperationsSettings) -> ScheduleDefinition:
-    needs_key = fetches_from_api(specs, [Timeframe.W1])  # W1 is normally derived: no key needed
+def _derived_resync(job_name: str, timeframe: Timeframe, specs: list[SymbolSpec], settings: OperationsSettings
+                    ) -> ScheduleDefinition:
+    needs_key = fetches_from_api(specs, [timeframe])  # normally derived: no key needed
+    prefix = "resync" if timeframe is Timeframe.W1 else "resync_derived"
 
     @schedule(
-        name=f"resync_{job_name.removeprefix('candles_')}",
+        name=f"{prefix}_{job_name.removeprefix('candles_')}",
         cron_schedule=settings.weekly_resync_cron,
         job_name=job_name,
         execution_timezone="UTC",
         default_status=settings.schedule_status,
         tags={PURPOSE_TAG: Purpose.RESYNC.value},
-        description="04:30 UTC: rebuild the W1 bars of the weeks the 04:00 re-sync touched, from the re-synced "
-                    "base bars (no API requests).",
+        description=f"04:30 UTC: rebuild the {timeframe.value} bars of the days the 04:00 re-sync touched, from "
+                    "the re-synced bars they derive from (the base, or a fetched D1; no API requests).",
     )
     def _resync(context: ScheduleEvaluationContext):
         if needs_key and (no_key := settings.api_key_skip_reason()) is not None:
             return SkipReason(no_key)
         at = tick_time(context, settings)
         today = at.date()
-        keys = [candle_key(s.symbol, Timeframe.W1) for s in specs if today > s.start]
+        keys = [candle_key(s.symbol, timeframe) for s in specs if today > s.start]
         if not keys:
             return SkipReason("no symbol has history before today")
-        start = max(min(s.start for s in specs), today - dt.timedelta(days=settings.resync_days))
-        first, last = weeks_covering(start, today)
+        first, last = covering_partitions(specs, timeframe, today - dt.timedelta(days=settings.resync_days), today)
         return candle_run_request(job_name=job_name, keys=keys, first=first, last=last, purpose=Purpose.RESYNC,
                                   requested_at=at, tags={DAGSTER_PRIORITY_TAG: RESYNC_RUN_PRIORITY,
                                                          **settings.runtime_tags(Purpose.RESYNC)})
@@ -111,13 +114,14 @@ def _weekly_resync(job_name: str, specs: list[SymbolSpec], settings: OperationsS
 
 def build_resync_schedules(catalog: Catalog, settings: OperationsSettings) -> list[ScheduleDefinition]:
     daily: dict[str, list[SymbolSpec]] = defaultdict(list)
-    weekly: dict[str, list[SymbolSpec]] = defaultdict(list)
+    derived: dict[tuple[str, Timeframe], list[SymbolSpec]] = defaultdict(list)
     for spec in catalog:
         if daily_timeframes(spec):
             daily[job_name_for(spec, Timeframe.D1)].append(spec)
-        if Timeframe.W1 in spec.timeframes:
-            weekly[job_name_for(spec, Timeframe.W1)].append(spec)
+        for tf in OWN_PARTITION_TIMEFRAMES:
+            if tf in spec.timeframes:
+                derived[(job_name_for(spec, tf), tf)].append(spec)
     return [
         *(_daily_resync(job, specs, settings) for job, specs in sorted(daily.items())),
-        *(_weekly_resync(job, specs, settings) for job, specs in sorted(weekly.items())),
+        *(_derived_resync(job, tf, specs, settings) for (job, tf), specs in sorted(derived.items())),
     ]

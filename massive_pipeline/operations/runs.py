@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 from dagster import AssetKey, DagsterInstance, DagsterRunStatus, RunRequest, RunsFilter
@@ -36,8 +37,9 @@ FINISHED_STATUSES: tuple[DagsterRunStatus, ...] = (
 
 
 def daily_timeframes(spec: SymbolSpec) -> list[Timeframe]:
-    """The symbol's timeframes in its daily job: the base, fetched and derived ones up to D1."""
-    return [tf for tf in spec.timeframes if tf is not Timeframe.W1]
+    """The symbol's timeframes in its daily job: the base, fetched and derived ones up to D1 (the
+    New York close timeframes have jobs of their own)."""
+    return [tf for tf in spec.timeframes if not tf.is_weekly and not tf.is_new_york]
 
 
 def fetched_timeframes(spec: SymbolSpec) -> list[Timeframe]:
@@ -76,8 +78,10 @@ def candle_run_request(
     requested_at: pd.Timestamp,
     symbol: str | None = None,
     tags: Mapping[str, str] | None = None,
+    run_config: Mapping[str, Any] | None = None,
 ) -> RunRequest:
-    """A run of `keys` over the partitions first..last (days, or Mondays for the weekly job)."""
+    """A run of `keys` over the partitions first..last (days, or Mondays for the weekly job);
+    `run_config` is `OperationsSettings.run_config(purpose)` (where the steps run)."""
     partition_key, range_tags = partition_tags(first.isoformat(), last.isoformat())
     run_tags = {PURPOSE_TAG: purpose.value, REQUESTED_AT_TAG: iso_minute(requested_at), **range_tags}
     if symbol is not None:
@@ -90,17 +94,19 @@ def candle_run_request(
         asset_selection=list(keys),
         partition_key=partition_key,
         tags=run_tags,
+        run_config=run_config or {},
     )
 
 
 def daily_run_request(
     spec: SymbolSpec, first: dt.date, last: dt.date, purpose: Purpose, requested_at: pd.Timestamp,
-    tags: Mapping[str, str] | None = None,
+    tags: Mapping[str, str] | None = None, run_config: Mapping[str, Any] | None = None,
 ) -> RunRequest:
     return candle_run_request(
         job_name=job_name_for(spec, Timeframe.D1),
         keys=[candle_key(spec.symbol, tf) for tf in daily_timeframes(spec)],
         first=first, last=last, purpose=purpose, requested_at=requested_at, symbol=spec.symbol, tags=tags,
+        run_config=run_config,
     )
 
 

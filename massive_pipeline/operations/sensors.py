@@ -10,7 +10,8 @@ failure sensor records `error` (with the failed step's message) for the series t
 refresh and did not - unless a later sync of that series has already succeeded.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
 
 import pandas as pd
 from dagster import (
@@ -27,14 +28,16 @@ from dagster import (
 
 from massive_pipeline.candles.assets import candle_key
 from massive_pipeline.candles.jobs import build_candle_jobs, job_name_for
-from massive_pipeline.core.catalog import Catalog, SymbolSpec
+from massive_pipeline.core.catalog import Catalog, Provider, SymbolSpec
 from massive_pipeline.core.timeframes import Timeframe, UnknownTimeframeError, parse_timeframe
+from massive_pipeline.massive.ratelimit import SharedRateLimiter
 from massive_pipeline.operations.queue import evaluate_queue, queue_table, secondary_specs
 from massive_pipeline.operations.queue_report import write_queue_report
 from massive_pipeline.operations.runs import failure_reason
 from massive_pipeline.operations.settings import OperationsSettings
 from massive_pipeline.resources.candle_store import CandleStoreResource
 from massive_pipeline.resources.massive import MassiveResource, massive_resource_from_env
+from massive_pipeline.resources.rate_budgets import budget_from_env, providers_of, read_other_budgets
 from massive_pipeline.store import CandleStore
 
 SECONDARY_QUEUE_SENSOR = "secondary_queue"
@@ -50,12 +53,15 @@ def build_secondary_queue_sensor(
     declaring it as a resource: Dagster builds a sensor's declared resources before its body runs,
     and `massive` cannot be built without its key - every tick would error instead of saying why it
     does nothing. It only reads the shared limiter's budget through it; the runs it requests get
-    `massive` from the code location as usual.
+    `massive` from the code location as usual. Binance's budget needs no key: it is opened from
+    the environment each tick (`rate_budgets.budget_from_env`, what the code location's `binance`
+    resource is built from), so without the Massive key the Binance symbols are still refreshed.
     """
     api = massive if massive is not None else massive_resource_from_env()
     specs = secondary_specs(catalog)
     if not specs:
         return None
+    queued_providers = {s.provider for s in specs}
     names = {job_name_for(s, Timeframe.D1) for s in specs}
     jobs = [j for j in build_candle_jobs(catalog) if j.name in names]
 
@@ -69,10 +75,19 @@ def build_secondary_queue_sensor(
                     "in each tick's log, the skip reason, the `operations_queue` table and `massive-pipeline status`.",
     )
     def _secondary_queue(context: SensorEvaluationContext, candle_store: CandleStoreResource) -> SensorResult:
-        if (no_key := settings.api_key_skip_reason()) is not None:
+        no_key = settings.api_key_skip_reason()
+        if no_key is not None and not queued_providers - {Provider.MASSIVE}:
             return SensorResult(skip_reason=no_key)
-        with build_resources({"massive": api}, instance=context.instance) as resources:
-            return evaluate_secondary_sensor(context, specs, candle_store.store, resources.massive, settings)
+        with ExitStack() as stack:
+            limiters: dict[str, SharedRateLimiter] = {}
+            if no_key is None and Provider.MASSIVE in queued_providers:
+                resources = stack.enter_context(build_resources({"massive": api}, instance=context.instance))
+                limiters[Provider.MASSIVE.value] = resources.massive.limiter
+            if Provider.BINANCE in queued_providers:
+                limiters[Provider.BINANCE.value] = stack.enter_context(
+                    budget_from_env(Provider.BINANCE.value).build_limiter())
+            unavailable = {Provider.MASSIVE.value: no_key} if no_key is not None else {}
+            return evaluate_secondary_sensor(context, specs, candle_store.store, limiters, settings, unavailable)
 
     return _secondary_queue
 
@@ -81,11 +96,16 @@ def evaluate_secondary_sensor(
     context: SensorEvaluationContext,
     specs: Sequence[SymbolSpec],
     store: CandleStore,
-    massive: MassiveResource,
+    limiters: Mapping[str, SharedRateLimiter],
     settings: OperationsSettings,
+    unavailable: Mapping[str, str] | None = None,
 ) -> SensorResult:
+    """One tick: each provider's symbols spend the limiter of theirs in `limiters`; a provider
+    missing there has its symbols wait for the reason `unavailable` gives."""
     now = settings.now()
-    tick = evaluate_queue(specs, store, context.instance, massive.limiter, context.cursor, now, settings)
+    others = [b for b in read_other_budgets(providers_of(specs)) if b.provider not in limiters]
+    tick = evaluate_queue(specs, store, context.instance, limiters, context.cursor, now, settings,
+                          unavailable=unavailable, other_budgets=others)
     write_queue_report(store, tick.entries, now)
     table = queue_table(tick.entries)
     for note in tick.notes:

@@ -12,6 +12,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 import pandas as pd
 from dagster import DefaultScheduleStatus, DefaultSensorStatus
@@ -55,6 +56,13 @@ class Purpose(StrEnum):
     RETENTION = "retention"
     GAP_DETECTION = "gap_detection"
     GAP_FILL = "gap_fill"
+    BROKER_COMPARISON = "broker_comparison"
+
+
+# The runs whose steps go in the run's own process when the executor takes it (candles/jobs.py):
+# a day or a few of one symbol, latency-bound, each step shorter than a step subprocess's start.
+IN_RUN_PROCESS_PURPOSES: frozenset[Purpose] = frozenset(
+    {Purpose.PRIORITY_REFRESH, Purpose.SECONDARY_REFRESH, Purpose.WEEKLY_REFRESH, Purpose.SNAPSHOTS})
 
 
 # How long a run of each purpose may stay in progress before run monitoring fails it, in seconds.
@@ -70,6 +78,7 @@ DEFAULT_MAX_RUNTIME: Mapping[str, int] = {
     Purpose.RESYNC.value: 30 * 60,
     Purpose.GAP_DETECTION.value: 30 * 60,
     Purpose.GAP_FILL.value: 60 * 60,
+    Purpose.BROKER_COMPARISON.value: 15 * 60,
     Purpose.RETENTION.value: 2 * 60 * 60,
     BACKFILL_RUNTIME_KEY: 12 * 60 * 60,
 }
@@ -116,6 +125,9 @@ class OperationsSettings:
     # The composition root sets it from the bound resource; the schedules and sensors that would
     # request API runs skip while it is unset, instead of erroring at every tick.
     api_key_env: str | None = API_KEY_ENV
+    # The run config that keeps a run's steps in its process (IN_RUN_PROCESS_PURPOSES); the
+    # composition root sets it when the code location's executor takes it, else runs get none.
+    in_run_process_config: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         for name in ("catch_up_days", "secondary_interval_seconds", "max_failures", "resync_days",
@@ -146,6 +158,13 @@ class OperationsSettings:
         has been in progress that long, so a run whose process died stops blocking its symbol."""
         key = purpose.value if isinstance(purpose, Purpose) else purpose
         return {DAGSTER_MAX_RUNTIME_TAG: str(self.max_runtime[key])}
+
+    def run_config(self, purpose: Purpose) -> Mapping[str, Any]:
+        """The run config of a run of `purpose` the schedules and sensors request: its steps in
+        the run's process for the small latency-bound purposes, the executor's default otherwise."""
+        if purpose in IN_RUN_PROCESS_PURPOSES and self.in_run_process_config is not None:
+            return self.in_run_process_config
+        return {}
 
     def api_key_skip_reason(self) -> str | None:
         """Why no API run can be requested now (the key's variable is unset), or None."""

@@ -38,7 +38,7 @@ from dagster import (
 )
 
 from massive_pipeline.candles.assets import CRITICAL_POOL, lane_op_tags
-from massive_pipeline.core.catalog import Catalog
+from massive_pipeline.core.catalog import Catalog, Provider
 from massive_pipeline.dagster_compat import UnresolvedAssetJobDefinition
 from massive_pipeline.massive.errors import MassiveNotEntitledError
 from massive_pipeline.massive.models import Snapshot
@@ -90,7 +90,7 @@ def _preview(events: list[dict[str, Any]]) -> str:
 
 
 def build_snapshots_asset(catalog: Catalog) -> AssetsDefinition:
-    specs = catalog.critical()
+    specs = [s for s in catalog.critical() if s.provider is Provider.MASSIVE]  # Binance serves klines only
     by_ticker = {s.ticker: s for s in specs}
 
     @asset(
@@ -230,6 +230,7 @@ def build_snapshots_schedule(settings: OperationsSettings) -> ScheduleDefinition
             tags={PURPOSE_TAG: Purpose.SNAPSHOTS.value, REQUESTED_AT_TAG: stamp,
                   DAGSTER_PRIORITY_TAG: CRITICAL_RUN_PRIORITY, DAGSTER_MAX_RETRIES_TAG: CRITICAL_RUN_RETRIES,
                   **settings.runtime_tags(Purpose.SNAPSHOTS)},
+            run_config=settings.run_config(Purpose.SNAPSHOTS),
         )
 
     return _snapshots

@@ -1,4 +1,5 @@
-"""Where every series stands: last bar and its age, sync status, queue position, open gaps, budget.
+"""Where every series stands: last bar and its age, sync status, queue position, open gaps, budgets,
+and the latest cross-check of each pair of sources (`provider_comparisons`).
 
 `massive-pipeline status` prints it and the data service's `GET /status` answers it as JSON, both
 from `current_status`, so the two cannot disagree; the command also writes the same figures (last
@@ -20,7 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from massive_pipeline.core.catalog import Catalog, SymbolSpec
 from massive_pipeline.core.timeframes import Timeframe
-from massive_pipeline.massive.ratelimit import LimiterStats
+from massive_pipeline.massive.ratelimit import DEFAULT_BUDGET, LimiterStats
 from massive_pipeline.operations.freshness import assess
 from massive_pipeline.operations.queue import (
     QueueEntry,
@@ -34,6 +35,7 @@ from massive_pipeline.operations.queue import (
 from massive_pipeline.operations.queue_report import read_queue_report
 from massive_pipeline.operations.settings import OperationsSettings
 from massive_pipeline.resources.massive import MassiveResource, massive_resource_from_env
+from massive_pipeline.resources.rate_budgets import BudgetReading, providers_of, read_other_budgets
 from massive_pipeline.store import CandleStore
 from massive_pipeline.store.engine import SQLITE_BEGIN_OPTION
 from massive_pipeline.store.schema import sync_status
@@ -74,11 +76,14 @@ def _iso(ts: pd.Timestamp | None) -> str | None:
 class StatusReport:
     at: pd.Timestamp
     series: list[SeriesStatus]
-    limiter: LimiterStats | None = None
+    limiter: LimiterStats | None = None  # Massive's budget
     limiter_error: str | None = None
     queue_evaluated_at: pd.Timestamp | None = None
     recorded: int = 0
     entries: list[QueueEntry] = field(default_factory=list)
+    other_budgets: list[BudgetReading] = field(default_factory=list)  # every other provider's budget
+    # the newest partition's cross-check of each pair whose symbol is reported (provider_comparisons)
+    comparisons: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame(
@@ -100,17 +105,43 @@ class StatusReport:
             "limiter": None if self.limiter is None else self.limiter.as_dict(),
             "limiter_error": self.limiter_error,
             "limiter_line": self.limiter_line(),
+            "budgets": [b.as_json() for b in self.budgets()],
             "queue_evaluated_at": _iso(self.queue_evaluated_at),
             "series": [s.as_json() for s in series],
+            "provider_comparisons": [
+                {**{k: (None if pd.isna(v) else v) for k, v in row.items() if k != "compared_at"},
+                 "compared_at": _iso(row["compared_at"])}
+                for row in self.comparisons.to_dict("records")
+            ],
         }
 
+    def budgets(self) -> list[BudgetReading]:
+        """Every configured budget, Massive's first."""
+        massive = BudgetReading(DEFAULT_BUDGET, "requests", self.limiter, self.limiter_error)
+        return [massive, *self.other_budgets]
+
+    def comparisons_frame(self) -> pd.DataFrame:
+        """The cross-checks as the command prints them: percentages, the pair, its newest partition."""
+        def pct(value: object) -> str:
+            return "-" if value is None or pd.isna(value) else f"{float(value):+.4%}"  # type: ignore[arg-type]
+
+        return pd.DataFrame(
+            [{
+                "symbol": r.symbol, "other": r.other_symbol, "tf": r.timeframe, "partition": r.partition,
+                "bars": int(r.bars_compared), "basis": pct(r.basis),
+                "median_diff": pct(r.median_rel_diff).lstrip("+"), "max_diff": pct(r.max_rel_diff).lstrip("+"),
+                "over_tolerance": f"{int(r.bars_over_tolerance)} (> {r.tolerance:.3%})",
+                "compared_at": r.compared_at.strftime("%Y-%m-%d %H:%M"),
+            } for r in self.comparisons.itertuples(index=False)]
+        )
+
     def limiter_line(self) -> str:
-        if self.limiter is None:
-            return f"limiter: unavailable ({self.limiter_error})"
-        st = self.limiter
-        return (f"limiter: {st.used} of {st.limit} requests used in the last {st.window_seconds:g} s, "
-                f"{st.remaining} remaining ({st.reserve} reserved for the priority refresh); {st.waiting} waiting; "
-                f"{st.acquired} acquired since reset ({st.acquired_critical} critical); backend {st.backend}")
+        """Massive's budget in one line."""
+        return self.budgets()[0].line()
+
+    def budget_lines(self) -> list[str]:
+        """One line per configured budget, as `status` prints them."""
+        return [b.line() for b in self.budgets()]
 
 
 def _queue_state(store: CandleStore, today) -> tuple[QueueState, pd.Timestamp | None]:
@@ -145,6 +176,7 @@ def collect_status(
     limiter: LimiterStats | None = None,
     limiter_error: str | None = None,
     settings: OperationsSettings | None = None,
+    other_budgets: Sequence[BudgetReading] = (),
 ) -> StatusReport:
     """Every series of `specs` (default: the catalog), all timeframes; the CLI chooses what to print."""
     settings = settings or OperationsSettings()
@@ -178,8 +210,11 @@ def collect_status(
                 sync_error=None if sync is None or not isinstance(sync.error, str) else sync.error,
                 queue=queue, retries=retries, open_gaps=open_gaps.get((spec.symbol, tf.value), 0),
             ))
+    comparisons = store.latest_provider_comparisons()
+    comparisons = comparisons[comparisons["symbol"].isin({s.symbol for s in specs})].reset_index(drop=True)
     return StatusReport(at=now, series=series, limiter=limiter, limiter_error=limiter_error,
-                        queue_evaluated_at=evaluated, entries=entries)
+                        queue_evaluated_at=evaluated, entries=entries, other_budgets=list(other_budgets),
+                        comparisons=comparisons)
 
 
 def limiter_reading(massive: MassiveResource | None = None) -> tuple[LimiterStats | None, str | None]:
@@ -201,15 +236,16 @@ def current_status(
     massive: MassiveResource | None = None,
     now: pd.Timestamp | None = None,
 ) -> StatusReport:
-    """The status report as of now: the limiter's budget, the secondary runs the instance has in
+    """The status report as of now: every configured rate budget, the secondary runs the instance has in
     progress, and every series of `specs` (default: the catalog). What `massive-pipeline status`
     prints and `GET /status` answers."""
     specs = list(specs) if specs is not None else list(catalog)
     limiter, limiter_error = limiter_reading(massive)
+    others = read_other_budgets(providers_of(catalog))
     running = pending_by_symbol(instance, secondary_specs(specs))
     at = pd.Timestamp.now(tz="UTC") if now is None else now
     return collect_status(catalog, store, at, specs=specs, running=running, limiter=limiter,
-                          limiter_error=limiter_error)
+                          limiter_error=limiter_error, other_budgets=others)
 
 
 def record_status(store: CandleStore, report: StatusReport) -> int:

@@ -16,21 +16,28 @@ by `quarantine` (a warning) while the rest of its day lands and its derived time
 instead of failing every 5-minute refresh of that day.
 
 - `schema` (ERROR, blocking): every rule of the timeframe's pandera model holds for the stored
-  bars, and for derived timeframes every bar agrees with the base bars it was resampled from.
-- `ohlc_consistent` (ERROR, blocking): high ≥ max(open, close), low ≤ min(open, close), high ≥ low
-  for the stored bars.
-- `no_duplicates`, `grid_aligned` (ERROR): one stored bar per start, starts on the timeframe's grid.
+  bars (high ≥ max(open, close), low ≤ min(open, close), high ≥ low; one bar per start; starts on
+  the timeframe's grid; finite positive values), and for derived timeframes every bar agrees with
+  the base bars it was resampled from; `failing_by_rule` counts the failing bars per rule family.
+  These were four checks (`ohlc_consistent`, `no_duplicates`, `grid_aligned` besides `schema`),
+  but each of the others only ever failed together with `schema` on the same rows, and a record
+  per check and partition is what a backfill's bookkeeping spends its time on: one Dagster event
+  (and two index writes) per record, about 6,700 partitions for two years of one symbol.
 - `complete` (WARN): bars present ÷ bars the market calendar expects, with the missing ranges.
 - `no_spikes` (WARN): isolated outliers of the close (see `anomalies.py`).
 - `stale_prices` (WARN): the same close for N bars in a row while the market trades.
 - `quarantine` (WARN): no row of the partition was refused before storage; otherwise the reasons,
   a sample of the rows (ts, values, reason) and how often each was seen (`rejected_candles`).
+- `cross_check` (WARN, only on the asset an entry's `cross_check` compares): the closes agree with
+  the other entry's stored bars once a constant basis is removed (`cross_check.py`); the figures
+  are kept in `provider_comparisons`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -49,6 +56,7 @@ from dagster import (
 from massive_pipeline.core.calendars import MarketCalendar
 from massive_pipeline.core.timeframes import Timeframe
 from massive_pipeline.dagster_compat import AssetCheckEvaluationTargetMaterializationData
+from massive_pipeline.quality import cross_check as xcheck
 from massive_pipeline.quality import schemas
 from massive_pipeline.quality.anomalies import SPIKE_COLUMNS, STALE_COLUMNS, find_spikes, find_stale_runs
 from massive_pipeline.quality.gaps import gaps_frame, missing_runs, present_mask
@@ -58,6 +66,7 @@ from massive_pipeline.quality.validation import (
     CATEGORY_DUPLICATE,
     CATEGORY_GRID,
     CATEGORY_OHLC,
+    CATEGORY_VALUE,
     ValidatedBars,
     row_failures,
 )
@@ -65,9 +74,6 @@ from massive_pipeline.store import CandleStore
 from massive_pipeline.store.side_tables import reject_fingerprints
 
 SCHEMA = "schema"
-OHLC_CONSISTENT = "ohlc_consistent"
-NO_DUPLICATES = "no_duplicates"
-GRID_ALIGNED = "grid_aligned"
 COMPLETE = "complete"
 NO_SPIKES = "no_spikes"
 STALE_PRICES = "stale_prices"
@@ -88,12 +94,10 @@ class CheckDef:
 
 
 CHECKS: tuple[CheckDef, ...] = (
-    CheckDef(SCHEMA, "Every stored bar satisfies the candle schema (pandera); derived bars agree with their base "
-             "bars. Rows refused before storage are the quarantine check's.", blocking=True),
-    CheckDef(OHLC_CONSISTENT, "Stored bars: high ≥ max(open, close), low ≤ min(open, close), high ≥ low.",
-             blocking=True),
-    CheckDef(NO_DUPLICATES, "One stored bar per bar start."),
-    CheckDef(GRID_ALIGNED, "Every stored bar starts on the timeframe's grid."),
+    CheckDef(SCHEMA, "Every stored bar satisfies the candle schema (pandera): high ≥ max(open, close), low ≤ "
+             "min(open, close), high ≥ low; one bar per start, on the timeframe's grid; finite positive prices; "
+             "derived bars agree with their base bars. Failures are counted per rule in failing_by_rule. Rows "
+             "refused before storage are the quarantine check's.", blocking=True),
     CheckDef(COMPLETE, "Bars present ÷ bars the market calendar expects is at least the threshold.",
              severity=AssetCheckSeverity.WARN),
     CheckDef(NO_SPIKES, "No isolated close outlier beyond k robust standard deviations (rolling MAD).",
@@ -107,18 +111,31 @@ CHECKS: tuple[CheckDef, ...] = (
              severity=AssetCheckSeverity.WARN),
 )
 CHECKS_BY_NAME = {c.name: c for c in CHECKS}
-_CATEGORY_OF_CHECK = {OHLC_CONSISTENT: CATEGORY_OHLC, NO_DUPLICATES: CATEGORY_DUPLICATE, GRID_ALIGNED: CATEGORY_GRID}
+# the rule families `schema` counts in its `failing_by_rule` metadata (before, three checks of their own)
+RULE_OHLC, RULE_DUPLICATE, RULE_GRID, RULE_VALUE, RULE_DERIVED = (
+    CATEGORY_OHLC, CATEGORY_DUPLICATE, CATEGORY_GRID, CATEGORY_VALUE, "derived",
+)
 
 
-def candle_check_specs(asset_key: AssetKey, partitions_def: PartitionsDefinition) -> list[AssetCheckSpec]:
-    """The quality checks of one candle asset, partitioned like it."""
-    return [
+def candle_check_specs(
+    asset_key: AssetKey, partitions_def: PartitionsDefinition, cross_check: xcheck.CrossCheck | None = None
+) -> list[AssetCheckSpec]:
+    """The quality checks of one candle asset, partitioned like it; `cross_check` adds the comparison
+    with another catalog entry (a warning, never blocking: which source is wrong is for a person to say)."""
+    specs = [
         AssetCheckSpec(
             c.name, asset=asset_key, description=c.description, blocking=c.blocking, partitions_def=partitions_def,
             metadata={"severity_on_failure": c.severity.value},
         )
         for c in CHECKS
     ]
+    if cross_check is not None:
+        specs.append(AssetCheckSpec(
+            xcheck.CROSS_CHECK, asset=asset_key, description=cross_check.description, blocking=False,
+            partitions_def=partitions_def,
+            metadata={"severity_on_failure": AssetCheckSeverity.WARN.value, "other_symbol": cross_check.other_symbol},
+        ))
+    return specs
 
 
 @dataclass(frozen=True)
@@ -156,6 +173,10 @@ class CheckInput:
     # derived timeframes: the bars this run rebuilt, the only ones its base bars can judge (a kept
     # bar whose base was trimmed by retention cannot agree with what is left); default `stored`
     written: pd.DataFrame | None = None
+    # stored bars just after the window (a slice of a ranged run: the next slice's first bars), so
+    # the centred spike window and a stale run that goes on past the window see what follows;
+    # what is found there is the next slice's to report
+    after: pd.DataFrame | None = None
 
 
 def _ns(ts: pd.Series | pd.DatetimeIndex) -> np.ndarray:
@@ -207,40 +228,48 @@ def _disagreements(inp: CheckInput) -> pd.DataFrame:
     rows["reason"] = [
         f"{inp.timeframe.value} bar disagrees with its base bars: {', '.join(sorted(columns_by_row[i]))}" for i in rows.index
     ]
-    rows["categories"] = [frozenset({"derived"})] * len(rows)
+    rows["categories"] = [frozenset({RULE_DERIVED})] * len(rows)
     return rows
 
 
-def _rule_findings(inp: CheckInput, problems: pd.DataFrame, wanted: set[str]) -> list[Finding]:
-    out: list[Finding] = []
+def _rows_by_partition(part: np.ndarray) -> dict[int, np.ndarray]:
+    """{partition index: row positions} for the partitions that hold any row: grouped once, so a
+    range of 700 partitions with one bad row costs one pass, not 700 filters."""
+    if not len(part):
+        return {}
+    order = np.argsort(part, kind="stable")
+    keys, first = np.unique(part[order], return_index=True)
+    return {int(k): rows for k, rows in zip(keys, np.split(order, first[1:]), strict=True)}
+
+
+def _rule_findings(inp: CheckInput, problems: pd.DataFrame) -> list[Finding]:
+    """One `schema` finding per partition. The rule families a stored bar can break (OHLC relations,
+    one bar per start, the grid, finite positive values, agreement with the base bars) are all rules
+    of the timeframe's model, so one record per partition carries them, counted per family in
+    `failing_by_rule`: a record per family and partition was most of a backfill's bookkeeping."""
     part_of_problem = _partition_of(_ns(problems["ts"].fillna(inp.partitions[0].start)), inp.partitions)
-    part_of_stored = _partition_of(_ns(inp.stored["ts"]), inp.partitions)
-    stored_per_partition = np.bincount(part_of_stored, minlength=len(inp.partitions))
-    for check in (SCHEMA, OHLC_CONSISTENT, NO_DUPLICATES, GRID_ALIGNED):
-        if check not in wanted:
-            continue
-        category = _CATEGORY_OF_CHECK.get(check)
-        relevant = (
-            np.ones(len(problems), dtype=bool)
-            if category is None
-            else np.array([category in c for c in problems["categories"]], dtype=bool)
-        )
-        for i, part in enumerate(inp.partitions):
-            rows = problems[relevant & (part_of_problem == i)]
-            meta: dict[str, object] = {"bars_stored": int(stored_per_partition[i]), "failing_rows": len(rows)}
-            if len(rows):
-                counts: dict[str, int] = {}
-                for reason in rows["reason"]:
-                    for r in reason.split("; "):
-                        counts[r] = counts.get(r, 0) + 1
-                meta["reasons"] = MetadataValue.json(counts)
-                meta["failing_sample"] = MetadataValue.md(markdown_table(rows, PROBLEM_COLUMNS))
-                description = f"{len(rows)} stored bar(s) fail: {', '.join(counts)}"
-            elif stored_per_partition[i]:
-                description = f"{int(stored_per_partition[i])} bars pass"
-            else:
-                description = "no bars to check"
-            out.append(Finding(check, part.key, not len(rows), description, meta))
+    stored_per_partition = np.bincount(_partition_of(_ns(inp.stored["ts"]), inp.partitions),
+                                       minlength=len(inp.partitions))
+    failing = _rows_by_partition(part_of_problem)
+    out: list[Finding] = []
+    for i, part in enumerate(inp.partitions):
+        stored_i = int(stored_per_partition[i])
+        meta: dict[str, object] = {"bars_stored": stored_i, "failing_rows": 0}
+        if i in failing:
+            rows = problems.iloc[failing[i]]
+            counts = _reason_counts(rows["reason"])
+            by_rule: dict[str, int] = {}
+            for categories in rows["categories"]:
+                for category in categories:
+                    by_rule[category] = by_rule.get(category, 0) + 1
+            meta["failing_rows"] = len(rows)
+            meta["reasons"] = MetadataValue.json(counts)
+            meta["failing_by_rule"] = MetadataValue.json(dict(sorted(by_rule.items())))
+            meta["failing_sample"] = MetadataValue.md(markdown_table(rows, PROBLEM_COLUMNS))
+            out.append(Finding(SCHEMA, part.key, False, f"{len(rows)} stored bar(s) fail: {', '.join(counts)}", meta))
+        else:
+            out.append(Finding(SCHEMA, part.key, True, f"{stored_i} bars pass" if stored_i else "no bars to check",
+                               meta))
     return out
 
 
@@ -322,7 +351,8 @@ def _complete_findings(inp: CheckInput, settings: QualitySettings) -> list[Findi
     lo = inp.partitions[0].start
     hi = min(inp.partitions[-1].end, horizon)
     expected = _ns(inp.calendar.expected_bars(lo, hi, tf)) if hi > lo else np.zeros(0, dtype=np.int64)
-    have = present_mask(_ns(inp.stored["ts"]), expected, tf.delta.value)
+    # presence on the timeframe's uniform grid (New York wall time for D1_NY/W1_NY)
+    have = present_mask(tf.grid_ns(inp.stored["ts"]), tf.grid_ns(expected), tf.delta.value)
     starts = np.array([p.start.value for p in inp.partitions], dtype=np.int64)
     bounds = np.append(np.searchsorted(expected, starts, side="left"), len(expected))
     bounds[0] = 0
@@ -338,8 +368,9 @@ def _complete_findings(inp: CheckInput, settings: QualitySettings) -> list[Findi
         }
         if exp_i - got_i:
             window, found = expected[lo_i:hi_i], have[lo_i:hi_i]
-            starts, ends, counts = missing_runs(window[found], window, tf.delta.value, 1)
-            ranges = gaps_frame(starts, ends, counts).sort_values(
+            grid = tf.grid_ns(window)
+            starts, ends, counts = missing_runs(grid[found], grid, tf.delta.value, 1)
+            ranges = gaps_frame(tf.from_grid_ns(starts), tf.from_grid_ns(ends), counts).sort_values(
                 ["candles_missing", "gap_start"], ascending=[False, True]
             )
             meta["missing_ranges"] = len(ranges)
@@ -356,13 +387,19 @@ def _complete_findings(inp: CheckInput, settings: QualitySettings) -> list[Findi
 
 def _context_frame(inp: CheckInput) -> pd.DataFrame:
     cols = ["ts", "close"]
-    frames = [f[cols] for f in (inp.history, inp.stored) if len(f)]
+    after = inp.after if inp.after is not None else inp.stored.iloc[:0]
+    frames = [f[cols] for f in (inp.history, inp.stored, after) if len(f)]
     return pd.concat(frames, ignore_index=True) if frames else inp.stored[cols]
+
+
+def _inside(ts: pd.Series, inp: CheckInput) -> pd.Series:
+    """Which of the context's times lie in the window (not in its history, nor in `after`)."""
+    return (ts >= inp.partitions[0].start) & (ts < inp.partitions[-1].end)
 
 
 def _spike_findings(inp: CheckInput, settings: QualitySettings) -> list[Finding]:
     spikes = find_spikes(_context_frame(inp), settings.spike_k, settings.spike_window)
-    spikes = spikes[spikes["ts"] >= inp.partitions[0].start]
+    spikes = spikes[_inside(spikes["ts"], inp)]
     part = _partition_of(_ns(spikes["ts"]), inp.partitions)
     out = []
     for i, p in enumerate(inp.partitions):
@@ -379,7 +416,7 @@ def _spike_findings(inp: CheckInput, settings: QualitySettings) -> list[Finding]
 
 def _stale_findings(inp: CheckInput, settings: QualitySettings) -> list[Finding]:
     runs = find_stale_runs(_context_frame(inp), settings.stale_bars)
-    runs = runs[runs["last_bar"] >= inp.partitions[0].start]
+    runs = runs[_inside(runs["last_bar"], inp)]
     part = _partition_of(_ns(runs["last_bar"]), inp.partitions)
     out = []
     for i, p in enumerate(inp.partitions):
@@ -398,7 +435,7 @@ def evaluate(inp: CheckInput, wanted: set[str] | None = None, settings: QualityS
     """One finding per wanted check and partition (no Dagster involved, so tests can call it)."""
     settings = settings or QualitySettings.from_env()
     wanted = set(CHECKS_BY_NAME) if wanted is None else wanted
-    findings = _rule_findings(inp, _problems(inp), wanted)
+    findings = _rule_findings(inp, _problems(inp)) if SCHEMA in wanted else []
     if COMPLETE in wanted:
         findings += _complete_findings(inp, settings)
     if NO_SPIKES in wanted:
@@ -418,14 +455,17 @@ def history_lookback(timeframe: Timeframe, settings: QualitySettings) -> pd.Time
 
 
 def partition_windows(context: AssetExecutionContext, start: pd.Timestamp, end: pd.Timestamp) -> list[PartitionWindow]:
+    """The run's partitions that lie in [start, end): all of them for the run's whole window, one
+    slice's for a slice of a ranged run."""
     pdef = context.assets_def.partitions_def
     if pdef is None or not (context.has_partition_key or context.has_partition_key_range):
         return [PartitionWindow(None, start, end)]
     out = []
     for key in context.partition_keys:
         window = pdef.time_window_for_partition_key(key)  # type: ignore[attr-defined]
-        out.append(PartitionWindow(key, pd.Timestamp(window.start).tz_convert("UTC"),
-                                   pd.Timestamp(window.end).tz_convert("UTC")))
+        lo, hi = pd.Timestamp(window.start).tz_convert("UTC"), pd.Timestamp(window.end).tz_convert("UTC")
+        if lo < end and hi > start:
+            out.append(PartitionWindow(key, lo, hi))
     return out
 
 
@@ -462,7 +502,27 @@ def _times_seen(
     return [None if seen.get(fp) is None else int(seen[fp]) for fp in reject_fingerprints(validated.rejects)]
 
 
-def candle_check_events(
+def candle_check_outputs(context: AssetExecutionContext) -> Iterator[Output]:
+    """The (valueless) outputs of the selected checks: a step yields each once, whatever it checks."""
+    asset_key = context.asset_key
+    selected = {k.name for k in context.selected_asset_check_keys if k.asset_key == asset_key}
+    for output_name, spec in context.assets_def.check_specs_by_output_name.items():
+        if spec.key.name in selected and spec.asset_key == asset_key:
+            yield Output(None, output_name=output_name)
+
+
+def candle_check_events(context: AssetExecutionContext, **window: Any) -> Iterator[Output | AssetCheckEvaluation]:
+    """The check outputs and per-partition evaluations of one candle materialization (the keyword
+    arguments are `candle_check_evaluations`'s).
+
+    Yield these after the `MaterializeResult`, so each evaluation can name the materialization
+    it judged; a failed blocking check then fails the step once all evaluations are recorded.
+    """
+    yield from candle_check_outputs(context)
+    yield from candle_check_evaluations(context, **window)
+
+
+def candle_check_evaluations(
     context: AssetExecutionContext,
     *,
     store: CandleStore,
@@ -477,28 +537,36 @@ def candle_check_events(
     missing_from_answer: pd.DataFrame | None = None,
     removals_accepted: bool = False,
     written: pd.DataFrame | None = None,
-) -> Iterator[Output | AssetCheckEvaluation]:
-    """The check outputs and per-partition evaluations of one candle materialization.
+    cross_check: xcheck.CrossCheck | None = None,
+    history: pd.DataFrame | None = None,
+    after: pd.DataFrame | None = None,
+    targets: Mapping[str, AssetCheckEvaluationTargetMaterializationData] | None = None,
+) -> Iterator[AssetCheckEvaluation]:
+    """The per-partition evaluations of the checks of the partitions in [start, end).
 
-    Yield these after the `MaterializeResult`, so each evaluation can name the materialization
-    it judged; a failed blocking check then fails the step once all evaluations are recorded.
+    `history` (the stored bars before `start`, read from the store when None) and `after` give the
+    spike and stale checks their context; a slice of a ranged run passes the previous slice's last
+    bars and the next slice's first ones, so each partition is judged as in one whole-range pass.
+    `targets`: the materialization each partition's evaluation judges, looked up when None; a
+    ranged run evaluating slices before its one materialization passes `{}` and names the targets
+    afterwards (`with_targets`).
     """
     asset_key = context.asset_key
     selected = {k.name for k in context.selected_asset_check_keys if k.asset_key == asset_key}
-    if not selected:
-        return
-    for output_name, spec in context.assets_def.check_specs_by_output_name.items():
-        if spec.key.name in selected and spec.asset_key == asset_key:
-            yield Output(None, output_name=output_name)
-    settings = QualitySettings.from_env()
-    history = store.read(symbol, timeframe, start - history_lookback(timeframe, settings), start)
     partitions = partition_windows(context, start, end)
+    if not selected or not partitions:
+        return
+    settings = QualitySettings.from_env()
+    if history is None:
+        history = store.read(symbol, timeframe, start - history_lookback(timeframe, settings), start)
     times_seen = _times_seen(store, symbol, timeframe, start, end, validated) if QUARANTINE in selected else None
     inp = CheckInput(
         timeframe, calendar, partitions, stored, validated, history, base_bars, times_seen=times_seen,
         missing_from_answer=missing_from_answer, removals_accepted=removals_accepted, written=written,
+        after=after,
     )
-    targets = _target_materializations(context, asset_key, [p.key for p in partitions if p.key is not None])
+    if targets is None:
+        targets = _target_materializations(context, asset_key, [p.key for p in partitions if p.key is not None])
     for finding in evaluate(inp, selected, settings):
         check = CHECKS_BY_NAME[finding.check]
         yield AssetCheckEvaluation(
@@ -511,4 +579,56 @@ def candle_check_events(
             description=finding.description,
             blocking=check.blocking,
             partition=finding.partition,
+        )
+    if cross_check is not None and xcheck.CROSS_CHECK in selected:
+        yield from _cross_check_evaluations(context, store, cross_check, partitions, targets)
+
+
+def with_targets(
+    context: AssetExecutionContext, evaluations: Iterable[AssetCheckEvaluation], chunk: int = 500
+) -> Iterator[AssetCheckEvaluation]:
+    """`evaluations` made before their partitions' materialization, each now naming it (looked up
+    `chunk` partitions at a time, in the order given)."""
+    batch: list[AssetCheckEvaluation] = []
+    partitions: set[str | None] = set()
+    for evaluation in evaluations:
+        if evaluation.partition not in partitions and len(partitions) >= chunk:
+            yield from _retargeted(context, batch)
+            batch, partitions = [], set()
+        batch.append(evaluation)
+        partitions.add(evaluation.partition)
+    yield from _retargeted(context, batch)
+
+
+def _retargeted(context: AssetExecutionContext, batch: list[AssetCheckEvaluation]) -> Iterator[AssetCheckEvaluation]:
+    keys = list(dict.fromkeys(e.partition for e in batch if e.partition is not None))
+    targets = _target_materializations(context, context.asset_key, keys)
+    for e in batch:
+        yield AssetCheckEvaluation(
+            asset_key=e.asset_key, check_name=e.check_name, passed=e.passed, metadata=e.metadata,
+            target_materialization_data=targets.get(e.partition) if e.partition else None,
+            severity=e.severity, description=e.description, blocking=e.blocking, partition=e.partition,
+        )
+
+
+def _cross_check_evaluations(
+    context: AssetExecutionContext, store: CandleStore, check: xcheck.CrossCheck,
+    partitions: Sequence[PartitionWindow], targets: Mapping[str, AssetCheckEvaluationTargetMaterializationData],
+) -> Iterator[AssetCheckEvaluation]:
+    """Per partition, the comparison with the other entry's stored bars, recorded in `provider_comparisons`."""
+    tolerance, source = xcheck.resolve_tolerance(check)
+    windows = [(p.key, p.start, p.end) for p in partitions]
+    for result in xcheck.compare_windows(store, check, windows, tolerance):
+        xcheck.record(store, check, result)
+        passed, description = xcheck.describe(check, result.comparison)
+        yield AssetCheckEvaluation(
+            asset_key=context.asset_key,
+            check_name=xcheck.CROSS_CHECK,
+            passed=passed,
+            metadata=xcheck.metadata(check, result.comparison, source),
+            target_materialization_data=targets.get(result.key) if result.key else None,
+            severity=AssetCheckSeverity.WARN,
+            description=description,
+            blocking=False,
+            partition=result.key,
         )

@@ -91,14 +91,19 @@ def select_series(
         wanted = [parse_timeframe(t) for t in timeframes]
     except UnknownTimeframeError as exc:
         raise GapSelectionError(str(exc)) from None
+    if ny := [tf.value for tf in wanted if tf.is_new_york]:
+        raise GapSelectionError(
+            f"{', '.join(ny)}: gaps are not tracked in the new_york_close convention; a missing D1_NY or "
+            "W1_NY bar is missing base bars, which detection finds and fills in the base (or D1, W1)"
+        )
     out = []
     for spec in specs:
         if wanted:
             tfs = [tf for tf in wanted if tf in spec.timeframes]
         elif default == "fetched":
             tfs = [tf for tf in spec.timeframes if spec.timeframe_source(tf) != "derived"]
-        else:
-            tfs = list(spec.timeframes)
+        else:  # every series, except the New York close ones (see above): the base's gaps are theirs
+            tfs = [tf for tf in spec.timeframes if not tf.is_new_york]
         if tfs:
             out.append((spec, tfs))
     return out
@@ -153,7 +158,7 @@ def detect_series(
         return SeriesDetection(spec.symbol, timeframe, None, None, empty_gaps(), 0, 0, 0)
     first, last = bounds
     lo = first if start is None else max(first, start)
-    hi = min(last + timeframe.delta, end)
+    hi = min(timeframe.bar_end(last), end)
     if hi <= lo:  # the window lies after the last stored bar: nothing to compare (verify reports stale)
         return SeriesDetection(spec.symbol, timeframe, lo, lo, empty_gaps(), 0, 0, 0)
     present = store.read(spec.symbol, timeframe, lo, hi)["ts"]

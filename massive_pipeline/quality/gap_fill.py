@@ -123,8 +123,7 @@ def gap_is_filled(store: CandleStore, spec: SymbolSpec, timeframe: Timeframe, ga
     """Whether every bar the market calendar expects inside the gap is stored now."""
     expected = spec.market_calendar.expected_bars(gap_start, gap_end, timeframe)
     present = store.read(spec.symbol, timeframe, gap_start, gap_end)["ts"]
-    mask = present_mask(pd.DatetimeIndex(present).as_unit("ns").asi8, expected.as_unit("ns").asi8,
-                        timeframe.delta.value)
+    mask = present_mask(timeframe.grid_ns(present), timeframe.grid_ns(expected), timeframe.delta.value)
     return bool(np.all(mask))
 
 

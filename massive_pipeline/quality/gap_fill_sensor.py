@@ -19,9 +19,10 @@ Each tick (every `OperationsSettings.gap_fill_interval_seconds`, 60 s) does two 
      deleted): once `gap_fill_orphan_after` (10 min) has passed since the sensor first saw the gap
      without a run, the bars decide (`filled`, else back to `detected`), so no gap stays `filling`
      for ever.
-   A successful fill of a timeframe the symbol's W1 bars are derived from is followed by one W1 run
-   re-deriving the weeks it touched (W1 is in the weekly job, with its own partitions; requested only
-   after the daily run has ended, so it reads the filled bars).
+   A successful fill of a timeframe the symbol's W1 (or D1_NY, W1_NY) bars are derived from is
+   followed by one run per such timeframe re-deriving the weeks (New York sessions) it touched
+   (each has its own partitions and job; requested only after the daily run has ended, so it reads
+   the filled bars).
 2. **Request**, once a day: at the first tick at or after the `gap_fill_cron` time (06:00 UTC, an
    hour after the 05:00 detection), and not while a `gap_detection_job` run is still queued or
    running (the round waits for the day's detection), every `detected` gap is requested: one
@@ -62,7 +63,13 @@ from dagster import (
 
 from massive_pipeline.candles.assets import candle_key
 from massive_pipeline.candles.jobs import build_candle_jobs, job_name_for
-from massive_pipeline.candles.partitions import PartitionRangeError, partition_range
+from massive_pipeline.candles.partitions import (
+    OWN_PARTITION_TIMEFRAMES,
+    PartitionRangeError,
+    partition_range,
+    partitions_for,
+    window_bounds,
+)
 from massive_pipeline.core.catalog import Catalog, SymbolSpec
 from massive_pipeline.core.timeframes import Timeframe
 from massive_pipeline.dagster_compat import (
@@ -70,7 +77,6 @@ from massive_pipeline.dagster_compat import (
     ASSET_PARTITION_RANGE_START_TAG,
     cron_string_iterator,
 )
-from massive_pipeline.operations.freshness import weeks_covering
 from massive_pipeline.operations.runs import PENDING_STATUSES, iso_minute, pending_runs
 from massive_pipeline.operations.settings import (
     PURPOSE_TAG,
@@ -97,7 +103,7 @@ from massive_pipeline.resources.candle_store import CandleStoreResource
 from massive_pipeline.store import CandleStore
 
 GAP_FILL_SENSOR = "gap_fill_sensor"
-# The W1 re-derivation that follows successful fills names the fill runs it follows.
+# The W1 / D1_NY / W1_NY re-derivation that follows successful fills names the fill runs it follows.
 FOLLOWS_RUNS_TAG = "massive/follows_runs"
 
 
@@ -144,7 +150,7 @@ class Judged:
 class Judgement:
     judged: list[Judged] = field(default_factory=list)  # gaps whose status changed
     still_filling: list[Judged] = field(default_factory=list)
-    # successful fill runs judged now, with the series they filled: W1 may have to follow them
+    # successful fill runs judged now, with the series they filled: W1, D1_NY, W1_NY may follow them
     succeeded: list[tuple[DagsterRun, SymbolSpec, Timeframe]] = field(default_factory=list)
     waiting: dict[str, str] = field(default_factory=dict)
 
@@ -163,7 +169,7 @@ class GapFillTick:
             counts[j.status] += 1
         judged = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none"
         fills = len(self.requests) - self.follow_ups
-        return (f"{fills} fill run(s) and {self.follow_ups} W1 re-derivation(s) requested; "
+        return (f"{fills} fill run(s) and {self.follow_ups} W1/NY re-derivation(s) requested; "
                 f"gaps judged: {judged}; still filling: {len(self.judgement.still_filling)}")
 
 
@@ -259,48 +265,66 @@ def judge_filling_gaps(
     return out
 
 
-def weekly_follow_ups(
+def _resampled_from(spec: SymbolSpec, target: Timeframe, filled: Timeframe) -> bool:
+    """Whether `target` is built from `filled`, directly or through a series the fill's own run
+    re-derives (W1 from D1 from M1: an M1 fill re-derives D1 in the daily job, so W1 follows)."""
+    source = spec.derived_from(target)
+    while source is not None:
+        if source is filled:
+            return True
+        source = spec.derived_from(source)
+    return False
+
+
+def follow_up_requests(
     store: CandleStore, succeeded: Sequence[tuple[DagsterRun, SymbolSpec, Timeframe]], requested_at: pd.Timestamp,
     settings: OperationsSettings | None = None,
 ) -> list[RunRequest]:
-    """W1 runs re-deriving the weeks that successful daily fills touched, one per range of adjacent
-    weeks per symbol, when W1 is derived from the filled timeframe and stored. The daily job cannot
-    hold W1 (it has weekly partitions), and a W1 run started with the fill would read the bars
-    before the fill had written them. Like the fills they carry the gap fill's max runtime."""
+    """Runs re-deriving the W1, D1_NY and W1_NY bars that successful daily fills touched: one per
+    range of adjacent partitions per symbol and timeframe, when that timeframe is derived from the
+    filled one and stored. The daily job cannot hold them (they have partitions of their own), and
+    a run started with the fill would read the bars before the fill had written them. A New York
+    range holds every session overlapping the filled UTC days. Like the fills they carry the gap
+    fill's max runtime."""
     runtime = (settings or OperationsSettings()).runtime_tags(Purpose.GAP_FILL)
-    weeks: dict[str, set[dt.date]] = defaultdict(set)
-    parents: dict[str, list[tuple[DagsterRun, dt.date, dt.date]]] = defaultdict(list)
+    positions: dict[tuple[str, Timeframe], set[int]] = defaultdict(set)
+    parents: dict[tuple[str, Timeframe], list[tuple[DagsterRun, int, int]]] = defaultdict(list)
     specs: dict[str, SymbolSpec] = {}
     for run, spec, tf in succeeded:
-        if tf is Timeframe.W1 or spec.derived_from(Timeframe.W1) != tf:
-            continue
         try:
-            first, last = weeks_covering(dt.date.fromisoformat(run.tags[ASSET_PARTITION_RANGE_START_TAG]),
-                                         dt.date.fromisoformat(run.tags[ASSET_PARTITION_RANGE_END_TAG]))
+            first_day = dt.date.fromisoformat(run.tags[ASSET_PARTITION_RANGE_START_TAG])
+            last_day = dt.date.fromisoformat(run.tags[ASSET_PARTITION_RANGE_END_TAG])
         except (KeyError, ValueError):
             continue
-        weeks[spec.symbol].update(first + dt.timedelta(weeks=k) for k in range((last - first).days // 7 + 1))
-        parents[spec.symbol].append((run, first, last))
-        specs[spec.symbol] = spec
-    requests = []
-    for symbol, mondays in sorted(weeks.items()):
-        spec = specs[symbol]
-        if store.last_bar_ts(symbol, Timeframe.W1) is None:
-            continue
-        for first_monday, last_monday in _adjacent_runs(sorted(mondays), dt.timedelta(weeks=1)):
+        for target in OWN_PARTITION_TIMEFRAMES:
+            if target is tf or target not in spec.timeframes or not _resampled_from(spec, target, tf):
+                continue
             try:
-                first, last = partition_range(spec, Timeframe.W1, first_monday, last_monday)
+                first, last = partition_range(spec, target, first_day, last_day)
             except PartitionRangeError:
                 continue
-            after = [r for r, a, b in parents[symbol] if a <= last_monday and first_monday <= b]
+            keys = partitions_for(spec.start, target).get_partition_keys()
+            a, b = keys.index(first), keys.index(last)
+            positions[(spec.symbol, target)].update(range(a, b + 1))
+            parents[(spec.symbol, target)].append((run, a, b))
+            specs[spec.symbol] = spec
+    requests = []
+    for (symbol, target), wanted in sorted(positions.items()):
+        spec = specs[symbol]
+        if store.last_bar_ts(symbol, target) is None:
+            continue
+        keys = partitions_for(spec.start, target).get_partition_keys()
+        for a, b in _adjacent_runs(sorted(wanted)):
+            first, last = keys[a], keys[b]
+            after = [r for r, ra, rb in parents[(symbol, target)] if ra <= b and a <= rb]
             gap_ids = sorted({i for r in after for i in r.tags.get(GAP_IDS_TAG, "").split(",") if i}, key=int)
             requests.append(RunRequest(
-                run_key=f"{GAP_FILL_PURPOSE}:{symbol}:W1:{first}..{last}:after:"
+                run_key=f"{GAP_FILL_PURPOSE}:{symbol}:{target.value}:{first}..{last}:after:"
                         + ",".join(sorted(r.run_id[:8] for r in after)),
-                job_name=job_name_for(spec, Timeframe.W1),
-                asset_selection=[candle_key(symbol, Timeframe.W1)],
+                job_name=job_name_for(spec, target),
+                asset_selection=[candle_key(symbol, target)],
                 tags={
-                    PURPOSE_TAG: GAP_FILL_PURPOSE, SYMBOL_TAG: symbol, GAP_TIMEFRAME_TAG: Timeframe.W1.value,
+                    PURPOSE_TAG: GAP_FILL_PURPOSE, SYMBOL_TAG: symbol, GAP_TIMEFRAME_TAG: target.value,
                     GAP_IDS_TAG: ",".join(gap_ids), FOLLOWS_RUNS_TAG: ",".join(r.run_id for r in after),
                     REQUESTED_AT_TAG: iso_minute(requested_at),
                     ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last,
@@ -310,11 +334,11 @@ def weekly_follow_ups(
     return requests
 
 
-def _adjacent_runs(values: Sequence[dt.date], step: dt.timedelta) -> list[tuple[dt.date, dt.date]]:
-    """[(first, last)] of the runs of `values` (sorted) that follow one another by `step`."""
-    out: list[tuple[dt.date, dt.date]] = []
+def _adjacent_runs(values: Sequence[int]) -> list[tuple[int, int]]:
+    """[(first, last)] of the runs of consecutive `values` (sorted partition positions)."""
+    out: list[tuple[int, int]] = []
     for value in values:
-        if out and value - out[-1][1] == step:
+        if out and value - out[-1][1] == 1:
             out[-1] = (out[-1][0], value)
         else:
             out.append((value, value))
@@ -324,12 +348,14 @@ def _adjacent_runs(values: Sequence[dt.date], step: dt.timedelta) -> list[tuple[
 def fill_request(store: CandleStore, fill: FillRange, attempts: Mapping[int, int], first: str, last: str,
                  requested_at: pd.Timestamp, settings: OperationsSettings | None = None) -> RunRequest:
     """The run re-materializing `fill`: its timeframe and the ones derived from it that the store
-    keeps, except W1 (another job; see `weekly_follow_ups`), over partitions first..last. Its
+    keeps, except W1, D1_NY and W1_NY (jobs of their own; see `follow_up_requests`), over partitions first..last. Its
     `dagster/max_runtime` lets run monitoring fail a fill whose process died, so its gaps go back
     to `detected` instead of staying `filling`."""
     spec, tf = fill.spec, fill.timeframe
+    # only the fill's own job: W1 and the New York timeframes have partitions (and jobs) of their own
+    job = job_name_for(spec, tf)
     timeframes = [tf] if tf is Timeframe.W1 else [t for t in refreshed_timeframes(store, spec, tf)
-                                                  if t is not Timeframe.W1]
+                                                  if job_name_for(spec, t) == job]
     tags = {
         **fill_tags(fill, attempts),
         REQUESTED_AT_TAG: iso_minute(requested_at),
@@ -371,10 +397,20 @@ def busy_fill_ranges(instance: DagsterInstance, catalog: Catalog) -> dict[str, l
             last = dt.date.fromisoformat(run.tags[ASSET_PARTITION_RANGE_END_TAG])
         except (KeyError, ValueError):
             continue
-        if symbol in catalog and run.job_name == job_name_for(catalog.get(symbol), Timeframe.W1):
-            last += dt.timedelta(days=6)  # a weekly partition key is the Monday of its week
+        if symbol in catalog:
+            last = _last_day(catalog.get(symbol), run.job_name, run.tags[ASSET_PARTITION_RANGE_END_TAG], last)
         out[symbol].append(BusyRange(run.run_id, first, last))
     return out
+
+
+def _last_day(spec: SymbolSpec, job_name: str, last_key: str, last: dt.date) -> dt.date:
+    """The last UTC day a run's partitions reach: a W1 key is the Monday of its week, a New York
+    key the New York date its session (week) opens, the day (week) after in UTC; a daily key is its day."""
+    for tf in OWN_PARTITION_TIMEFRAMES:
+        if job_name == job_name_for(spec, tf):
+            _, end = window_bounds(partitions_for(spec.start, tf).time_window_for_partition_key(last_key))
+            return (end - pd.Timedelta(1, "ns")).date()
+    return last
 
 
 def request_fills(
@@ -424,7 +460,7 @@ def evaluate_gap_fill(
     judgement = judge_filling_gaps(store, instance, catalog, now, waiting=state.waiting,
                                    orphan_after=settings.gap_fill_orphan_after)
     notes = [j.line() for j in judgement.judged] + [j.line() for j in judgement.still_filling]
-    requests = weekly_follow_ups(store, judgement.succeeded, now, settings)
+    requests = follow_up_requests(store, judgement.succeeded, now, settings)
     follow_ups = len(requests)
     state = GapFillState(state.round_at, dict(judgement.waiting))
     round_at = last_round_time(settings.gap_fill_cron, now)

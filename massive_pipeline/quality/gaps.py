@@ -2,7 +2,8 @@
 
 The market calendar says which bars should exist (`expected_bars`: a bar is expected when any
 minute of it trades), the store says which do. Bars are placed on their timeframe's grid as
-integer slots, so membership is one array lookup per bar; runs of missing bars are cut wherever
+integer slots (of New York wall time for the New York close timeframes, whose UTC starts move by
+an hour with daylight saving), so membership is one array lookup per bar; runs of missing bars are cut wherever
 two consecutive expected bars are not adjacent on the grid, which is exactly where a market
 closes (weekend, the metals' daily break, an index's night). A gap therefore never spans or lies
 in a closed market, and ten years of minutes take tens of milliseconds.
@@ -27,15 +28,6 @@ def empty_gaps() -> pd.DataFrame:
             "candles_missing": pd.Series([], dtype="int64"),
         }
     )
-
-
-def _as_ns(values: pd.DatetimeIndex | pd.Series | np.ndarray) -> np.ndarray:
-    if isinstance(values, np.ndarray) and values.dtype == np.int64:
-        return values
-    index = pd.DatetimeIndex(values)
-    if index.tz is not None:
-        index = index.tz_convert("UTC")
-    return index.as_unit("ns").asi8
 
 
 def _slots(ns: np.ndarray, origin: int, step_ns: int) -> np.ndarray:
@@ -115,7 +107,16 @@ def find_gaps(
     expected = calendar.expected_bars(start, end, timeframe)
     if len(expected) == 0:
         return empty_gaps()
+    # on the timeframe's uniform grid (New York wall time for D1_NY/W1_NY), then back to UTC
     starts, ends, counts = missing_runs(
-        _as_ns(present), _as_ns(expected), timeframe.delta.value, min_bars
+        timeframe.grid_ns(_utc(present)), timeframe.grid_ns(expected), timeframe.delta.value, min_bars
     )
-    return gaps_frame(starts, ends, counts)
+    return gaps_frame(timeframe.from_grid_ns(starts), timeframe.from_grid_ns(ends), counts)
+
+
+def _utc(values: pd.DatetimeIndex | pd.Series | np.ndarray) -> pd.DatetimeIndex:
+    """Bar starts as a UTC index, whether given as timestamps or as int64 UTC nanoseconds."""
+    if isinstance(values, np.ndarray) and values.dtype == np.int64:
+        return pd.DatetimeIndex(values.view("datetime64[ns]")).tz_localize("UTC")
+    index = pd.DatetimeIndex(values)
+    return index.tz_localize("UTC") if index.tz is None else index

@@ -6,7 +6,7 @@ grid). `DerivedAgreement` checks a derived series against the base bars it was r
 column by column, on a frame that `derived_comparison` lines up.
 
 Check names are stable identifiers: `validation.py` turns them into rejection reasons and
-`checks.py` groups them into the Dagster asset checks (`ohlc_consistent`, `grid_aligned`, …).
+`checks.py` reports them through the Dagster asset check `schema`, counted per rule family (`ohlc`, `grid`, …).
 """
 
 from __future__ import annotations

@@ -24,6 +24,8 @@ FRESHNESS_LIMITS: Mapping[Timeframe, pd.Timedelta] = {
     Timeframe.H4: pd.Timedelta(hours=5),
     Timeframe.D1: pd.Timedelta(hours=25),
     Timeframe.W1: pd.Timedelta(days=7),
+    Timeframe.D1_NY: pd.Timedelta(hours=25),
+    Timeframe.W1_NY: pd.Timedelta(days=7),
 }
 REQUIRED_HISTORY_DAYS: Mapping[Timeframe, int] = {
     Timeframe.M1: 7,
@@ -34,6 +36,8 @@ REQUIRED_HISTORY_DAYS: Mapping[Timeframe, int] = {
     Timeframe.H4: 180,
     Timeframe.D1: 365,
     Timeframe.W1: 730,
+    Timeframe.D1_NY: 365,
+    Timeframe.W1_NY: 730,
 }
 
 ENV_GAP_MIN_BARS = "MASSIVE_GAP_MIN_BARS"

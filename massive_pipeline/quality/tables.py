@@ -23,14 +23,18 @@ def _cell(value: object) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
-def markdown_table(frame: pd.DataFrame, columns: Sequence[str] | None = None, max_rows: int = SAMPLE_ROWS) -> str:
-    """The first `max_rows` rows as a markdown table, with a line saying how many were left out."""
+def markdown_table(frame: pd.DataFrame, columns: Sequence[str] | None = None, max_rows: int = SAMPLE_ROWS,
+                   total: int | None = None) -> str:
+    """The first `max_rows` rows as a markdown table, with a line saying how many were left out;
+    `total`: how many rows there are when `frame` is only the first of them (a ranged run keeps a
+    sample, not every row, of what its slices found)."""
     cols = list(columns) if columns is not None else list(frame.columns)
     if frame.empty:
         return "_none_"
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for row in frame[cols].head(max_rows).itertuples(index=False):
         lines.append("| " + " | ".join(_cell(v) for v in row) + " |")
-    if len(frame) > max_rows:
-        lines.append(f"\n_… and {len(frame) - max_rows} more_")
+    rows = len(frame) if total is None else total
+    if rows > max_rows:
+        lines.append(f"\n_… and {rows - max_rows} more_")
     return "\n".join(lines)

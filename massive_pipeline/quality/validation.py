@@ -67,13 +67,20 @@ class ValidatedBars:
 
     def metadata(self) -> dict[str, object]:
         """What the materialization reports about quarantined rows."""
-        from dagster import MetadataValue
+        return rejects_metadata(self.rows_rejected, self.reason_counts(), self.rejects)
 
-        meta: dict[str, object] = {"rows_rejected": self.rows_rejected}
-        if self.rows_rejected:
-            meta["rejected_reasons"] = MetadataValue.json(self.reason_counts())
-            meta["rejected_sample"] = MetadataValue.md(markdown_table(self.rejects, SAMPLE_COLUMNS))
-        return meta
+
+def rejects_metadata(rows: int, reasons: dict[str, int], sample: pd.DataFrame) -> dict[str, object]:
+    """The quarantine part of a materialization's metadata: `rows` refused, how often each reason
+    was given, and the first of them (`sample` may hold only the first rows)."""
+    from dagster import MetadataValue
+
+    meta: dict[str, object] = {"rows_rejected": rows}
+    if rows:
+        ordered = dict(sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0])))
+        meta["rejected_reasons"] = MetadataValue.json(ordered)
+        meta["rejected_sample"] = MetadataValue.md(markdown_table(sample, SAMPLE_COLUMNS, total=rows))
+    return meta
 
 
 def _empty_rejects(columns: list[str]) -> pd.DataFrame:

@@ -118,7 +118,7 @@ def judge(
             f"{required} days: from {first_due:%Y-%m-%d %H:%M}"
         )
     limit = FRESHNESS_LIMITS[timeframe]
-    behind = trading_lag(spec, last + timeframe.delta if data_end is None else data_end, now, limit)
+    behind = trading_lag(spec, timeframe.bar_end(last) if data_end is None else data_end, now, limit)
     if behind > limit:
         problems["stale"] = f"{human(behind)} of trading behind (limit {human(limit)})"
     status = next((s for s in ("incomplete", "stale") if s in problems), "ok")

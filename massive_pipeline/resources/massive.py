@@ -17,6 +17,7 @@ from pydantic import Field, PrivateAttr
 
 from massive_pipeline.massive import DEFAULT_BASE_URL, MassiveClient, MassiveProvider
 from massive_pipeline.massive.ratelimit import LimiterStats, SharedRateLimiter, reserve_for
+from massive_pipeline.resources.rate_budgets import budget_from_env
 
 # The run tag and the two `Purpose` values (operations/settings.py) whose runs use the reserve.
 # Spelled out here because the operations package imports this module; a test keeps them equal.
@@ -72,6 +73,7 @@ class MassiveResource(ConfigurableResource):
         return SharedRateLimiter(
             self.rate_limit_per_minute,
             self.rate_window_seconds,
+            budget="massive",
             reserve=reserve_for(self.rate_limit_per_minute, self.critical_reserve),
             backend_url=self.limiter_url,
         )
@@ -104,11 +106,13 @@ class MassiveResource(ConfigurableResource):
 
 
 def massive_resource_from_env() -> MassiveResource:
-    """The resource as the code location configures it, from the environment (DESIGN §4)."""
+    """The resource as the code location configures it, from the environment (DESIGN §4); its
+    budget is the `massive` one of `rate_budgets`."""
+    budget = budget_from_env("massive")
     return MassiveResource(
         api_key=EnvVar("MASSIVE_API_KEY"),
         base_url=os.environ.get("MASSIVE_BASE_URL", DEFAULT_BASE_URL),
-        rate_limit_per_minute=int(os.environ.get("MASSIVE_RATE_LIMIT_PER_MINUTE", "5")),
-        critical_reserve=float(os.environ.get("MASSIVE_CRITICAL_RESERVE", "0.2")),
-        limiter_url=os.environ.get("MASSIVE_RATE_LIMIT_URL") or None,
+        rate_limit_per_minute=budget.limit,
+        critical_reserve=budget.reserve_share,
+        limiter_url=budget.backend_url,
     )

@@ -26,7 +26,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-import adbc_driver_postgresql.dbapi as adbc
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -52,7 +51,13 @@ def uri(url: URL) -> str:
 
 
 def connect(url: URL) -> Any:
-    """A new autocommit ADBC connection (a read is one statement, so one snapshot, unless `begin_snapshot`)."""
+    """A new autocommit ADBC connection (a read is one statement, so one snapshot, unless `begin_snapshot`).
+
+    The driver's DB-API module is imported here, on the first connection: it loads the driver and
+    polars (a quarter of a second), which a process that never bulk-reads PostgreSQL (every run
+    and step process on the SQLite store) would otherwise pay when it loads the code location."""
+    import adbc_driver_postgresql.dbapi as adbc
+
     try:
         return adbc.connect(uri(url), autocommit=True)
     except AdbcError as err:

@@ -7,7 +7,7 @@ leaves either the old bars or the new ones. The store knows SQL only: no HTTP, n
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,7 +20,15 @@ from sqlalchemy.engine import Connection, Engine, make_url
 
 from massive_pipeline.core.timeframes import Timeframe, parse_timeframe
 from massive_pipeline.core.timeutil import to_utc
-from massive_pipeline.store import bulk_postgres, bulk_read_postgres, bulk_read_sqlite, bulk_sqlite, migrate
+from massive_pipeline.store import (
+    bulk_postgres,
+    bulk_read_postgres,
+    bulk_read_sqlite,
+    bulk_sqlite,
+    migrate,
+    month_rows,
+    partitions,
+)
 from massive_pipeline.store.bar_query import BarQuery
 from massive_pipeline.store.bar_table import to_frame
 from massive_pipeline.store.bars import prepare_bars
@@ -35,6 +43,7 @@ from massive_pipeline.store.engine import (
     translate_errors,
 )
 from massive_pipeline.store.epochs import us_to_datetimes
+from massive_pipeline.store.provider_comparisons import ProviderComparisonsMixin
 from massive_pipeline.store.revisions import RevisionsMixin, insert_revisions, revision_frame
 from massive_pipeline.store.schema import SYNC_STATUSES, candles, sync_status
 from massive_pipeline.store.side_tables import SideTablesMixin
@@ -98,7 +107,12 @@ def _stored_rows(stored: StoredWindow, positions: np.ndarray) -> pd.DataFrame:
     )
 
 
-class CandleStore(SideTablesMixin, RevisionsMixin, BrokerTablesMixin):
+def _check_batch_size(batch_size: object) -> None:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+
+
+class CandleStore(SideTablesMixin, RevisionsMixin, BrokerTablesMixin, ProviderComparisonsMixin):
     """OHLCV candles in SQLite (default) or PostgreSQL, addressed by (symbol, timeframe, ts).
 
     `url=None` reads `MASSIVE_DATABASE_URL` and falls back to `$DAGSTER_HOME/candles.sqlite`.
@@ -110,6 +124,7 @@ class CandleStore(SideTablesMixin, RevisionsMixin, BrokerTablesMixin):
         self.url_display: str = mask_url(self._url)
         self.dialect: str = self._url.get_backend_name()
         self._engine = create_store_engine(self._url)
+        self._partitioned: bool | None = None  # PostgreSQL: candles partitioned (revision 0006)? Asked once.
 
     def __repr__(self) -> str:
         return f"CandleStore({self.url_display!r})"
@@ -160,6 +175,27 @@ class CandleStore(SideTablesMixin, RevisionsMixin, BrokerTablesMixin):
         version read. A store written by newer code is refused with a `StoreError`.
         """
         migrate.ensure_schema(self._transaction, self.url_display)
+        self._partitioned = None
+
+    def _is_partitioned(self, conn: Connection) -> bool:
+        """Whether `candles` is partitioned (PostgreSQL at revision 0006 or later), asked once per store."""
+        if self._partitioned is None:
+            self._partitioned = self._is_pg and partitions.is_partitioned(conn)
+        return self._partitioned
+
+    def _ensure_months(self, conn: Connection, tf: str, ts_ns: np.ndarray) -> None:
+        """Make the month partitions the bars at `ts_ns` need (and the next one) before they are written.
+
+        The lookup runs in the write transaction, which has locked no table yet; missing months are
+        made in a short transaction of their own (partitions.py), so they are committed, and
+        visible to this transaction's next statement, before the COPY routes rows to them.
+        """
+        if not self._is_partitioned(conn):
+            return
+        needed = partitions.missing(conn, tf, partitions.months_of(ts_ns))
+        if needed:
+            with self._transaction(f"create partitions of {tf}", write=True) as ddl:
+                partitions.create(ddl, tf, needed)
 
     # -- candles ------------------------------------------------------------------------------
 
@@ -196,25 +232,30 @@ class CandleStore(SideTablesMixin, RevisionsMixin, BrokerTablesMixin):
         with self._transaction(label, write=True) as conn:
             if self._is_pg:
                 bulk_postgres.lock_series(conn, sym, tf)
+                self._ensure_months(conn, tf, arrays.ts_ns)
             stored = bulk.read_window_state(conn, sym, tf, lo, hi)
             plan = plan_merge(stored, arrays.ts_ns, arrays.values(), protect_before_ns=protect_ns)
             written = arrays.take(plan.answer_keep)
-            complete = complete_mask(written.ts_ns, parse_timeframe(tf).delta, stamp)
+            complete = complete_mask(written.ts_ns, parse_timeframe(tf), stamp)
             deleting_all = len(plan.stored_protected) == 0 and (accept_removals or not len(plan.stored_missing))
             if deleting_all:  # the common case: one range delete, as fast as a plain replace
                 deleted = 0 if not len(stored) else int(conn.execute(
                     delete(candles).where(self._series(sym, tf), candles.c.ts >= lo, candles.c.ts < hi)
                 ).rowcount)
+                removed_ns = stored.ts_ns
             else:
                 doomed = plan.stored_replaced
                 if accept_removals:
                     doomed = np.union1d(doomed, plan.stored_missing)
                 firsts, lasts = contiguous_runs(doomed)
                 deleted = bulk.delete_runs(conn, sym, tf, stored.ts_ns[firsts], stored.ts_ns[lasts])
+                removed_ns = stored.ts_ns[doomed]
             if self._is_pg:
                 bulk_postgres.copy_bars(conn, sym, tf, written, src, ingested_at, complete)
             else:
                 bulk_sqlite.insert_bars(conn, sym, tf, written, src, ingested_at, complete)
+            # the window's stored bars were read under this transaction's lock: exactly what went
+            month_rows.record(conn, sym, tf, written.ts_ns, removed_ns)
             revisions = revision_frame(sym, tf, stored, arrays, plan, run_id, ingested_at)
             insert_revisions(conn, revisions)
         missing = _stored_rows(stored, plan.stored_missing)
@@ -376,6 +417,15 @@ class CandleStore(SideTablesMixin, RevisionsMixin, BrokerTablesMixin):
             frame[col] = us_to_datetimes(frame[col].tolist())
         return frame
 
+    def rows_by_month(self) -> pd.DataFrame:
+        """Stored rows per series and UTC month from the ledger (symbol, timeframe, month, rows).
+
+        A few rows per series and month, kept with every write (`month_rows.py`): what retention
+        reads to find the series holding old bars, instead of `row_counts()` over every row.
+        """
+        with self._transaction("rows_by_month") as conn:
+            return month_rows.frame(conn)
+
     def data_ends(self) -> pd.DataFrame:
         """Per series: up to when its newest bar holds data (symbol, timeframe, last_ts, data_end).
 
@@ -398,8 +448,9 @@ class CandleStore(SideTablesMixin, RevisionsMixin, BrokerTablesMixin):
         frame = pd.DataFrame(rows, columns=["symbol", "timeframe", "last_ts", "ingested_at", "complete"])
         frame["last_ts"] = us_to_datetimes(frame["last_ts"].tolist())
         ingested = us_to_datetimes(frame["ingested_at"].tolist())
-        period_end = frame["last_ts"] + pd.to_timedelta(
-            [parse_timeframe(t).minutes for t in frame["timeframe"]], unit="min"
+        period_end = pd.Series(
+            [parse_timeframe(t).bar_end(ts) for t, ts in zip(frame["timeframe"], frame["last_ts"], strict=True)],
+            index=frame.index, dtype="datetime64[ns, UTC]",
         )
         complete = frame["complete"].astype(bool)
         frame["data_end"] = period_end.where(complete, pd.Series(ingested).combine(period_end, min))
@@ -439,19 +490,55 @@ class CandleStore(SideTablesMixin, RevisionsMixin, BrokerTablesMixin):
         """Delete bars with ts < before, oldest first, one short transaction per batch."""
         sym, tf = check_symbol(symbol), check_timeframe(timeframe)
         cutoff = bound(before, "before")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        _check_batch_size(batch_size)
         older = and_(self._series(sym, tf), candles.c.ts < cutoff)
         total = 0
         while True:
             with self._transaction(f"delete_before({sym} {tf} {cutoff})", write=True) as conn:
+                if self._is_pg:  # the batch's month counts stay what its DELETE removes (month_rows.py)
+                    bulk_postgres.lock_series(conn, sym, tf)
                 edge = conn.execute(
                     select(candles.c.ts).where(older).order_by(candles.c.ts).offset(batch_size - 1).limit(1)
                 ).scalar_one_or_none()
                 batch = older if edge is None else and_(self._series(sym, tf), candles.c.ts <= edge)
+                months, counts = month_rows.count_where(conn, batch)
                 total += int(conn.execute(delete(candles).where(batch)).rowcount)
+                month_rows.apply(conn, sym, tf, months, -counts)
             if edge is None:
                 return total
+
+    def retire(
+        self, timeframe: Timeframe | str, before: pd.Timestamp, symbols: Iterable[str], *, batch_size: int = 50_000
+    ) -> dict[str, int]:
+        """Retention of one timeframe: remove its bars with ts < before; rows removed per symbol that lost any.
+
+        On partitioned PostgreSQL every month of the timeframe that ends by `before` is dropped
+        whole (all its symbols; its rows per symbol taken from the month ledger, not counted), and
+        only the rows left below the cutoff, in the month it falls in, are deleted in batches
+        (`delete_before`), for the symbols the ledger says have any. Elsewhere (SQLite) each of
+        `symbols`, the series of this timeframe holding older bars (`rows_by_month` tells which),
+        is trimmed by `delete_before`.
+        """
+        tf, cutoff = check_timeframe(timeframe), bound(before, "before")
+        _check_batch_size(batch_size)
+        removed: dict[str, int] = {}
+        with self._transaction(f"retire({tf} {cutoff})") as conn:
+            partitioned = self._is_partitioned(conn)
+            months = partitions.months_before(conn, tf, cutoff) if partitioned else []
+        for month in months:
+            with self._transaction(f"retire({tf} {cutoff}): drop {month:%Y-%m}", write=True) as conn:
+                gone = month_rows.take_month(conn, tf, month) if partitions.drop_month(conn, tf, month) else {}
+                for sym, rows in gone.items():
+                    removed[sym] = removed.get(sym, 0) + rows
+        if partitioned:  # the series with rows left in the month the cutoff falls in, from the ledger
+            with self._transaction(f"retire({tf} {cutoff})") as conn:
+                left = month_rows.symbols_before(conn, tf, cutoff)
+        else:
+            left = [check_symbol(s) for s in symbols]
+        for sym in sorted(left):  # the ledger knows months: a series may hold none of them before the cutoff
+            if rows := self.delete_before(sym, tf, cutoff, batch_size=batch_size):
+                removed[sym] = removed.get(sym, 0) + rows
+        return removed
 
     # -- sync status --------------------------------------------------------------------------
 

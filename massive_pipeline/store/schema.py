@@ -3,7 +3,9 @@
 Timestamps use `UtcTimestamp`: `timestamptz` on PostgreSQL, integer epoch milliseconds on
 SQLite, where text timestamps would cost parsing on every comparison and an integer sorts
 correctly. `candles` is a WITHOUT ROWID table on SQLite so rows are clustered by the primary key
-and a window read is one range scan.
+and a window read is one range scan. On PostgreSQL it is partitioned by timeframe and then by UTC
+month (revision 0006, `partitions.py`): `create_all` makes the parent and one table per
+timeframe, and the write path makes the months.
 """
 
 from __future__ import annotations
@@ -25,13 +27,15 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    event,
     true,
 )
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from massive_pipeline.core.timeframes import Timeframe
 from massive_pipeline.core.timeutil import to_utc
+from massive_pipeline.store import partitions
 from massive_pipeline.store.epochs import epoch_ms
 
 SYNC_STATUSES: tuple[str, ...] = ("ok", "error", "running", "never")
@@ -73,6 +77,10 @@ def _in(column: str, values: tuple[str, ...], name: str) -> CheckConstraint:
 
 
 _TIMEFRAMES = tuple(tf.value for tf in Timeframe)
+# A broker's export holds its own day and week bars (server time), never the New York close series.
+_BROKER_TIMEFRAMES = tuple(tf.value for tf in Timeframe if not tf.is_new_york)
+# Room for the New York convention's names (D1_NY, W1_NY) and a few more characters (revision 0004).
+TIMEFRAME_LENGTH = 8
 # SQLite only autoincrements an INTEGER PRIMARY KEY; BIGINT elsewhere.
 _ID = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -82,7 +90,7 @@ candles = Table(
     "candles",
     metadata,
     Column("symbol", String(SYMBOL_LENGTH), primary_key=True),
-    Column("timeframe", String(4), primary_key=True),
+    Column("timeframe", String(TIMEFRAME_LENGTH), primary_key=True),
     Column("ts", UtcTimestamp(), primary_key=True),
     Column("open", Double(), nullable=False),
     Column("high", Double(), nullable=False),
@@ -98,13 +106,36 @@ candles = Table(
     Column("complete", Boolean(), nullable=False, server_default=true()),
     _in("timeframe", _TIMEFRAMES, "ck_candles_timeframe"),
     sqlite_with_rowid=False,
+    postgresql_partition_by="LIST (timeframe)",
 )
+
+
+@event.listens_for(candles, "after_create")
+def _create_timeframe_levels(target: Table, connection: Connection, **_kw: Any) -> None:
+    """PostgreSQL: one RANGE-partitioned table per timeframe under `candles` (months come later)."""
+    if connection.dialect.name == "postgresql":
+        partitions.create_levels(connection, _TIMEFRAMES)
+
+
+# Stored rows per (timeframe, UTC month, symbol) of `candles` (revision 0007, `month_rows.py`): kept by
+# the store's own write, delete and retention paths in the transaction that changes the rows, so
+# retention reads what a month holds instead of counting it. Keyed timeframe and month first: a
+# retention drop asks for one month of one timeframe, all symbols.
+candle_month_rows = Table(
+    "candle_month_rows",
+    metadata,
+    Column("timeframe", String(TIMEFRAME_LENGTH), primary_key=True),
+    Column("month", UtcTimestamp(), primary_key=True),
+    Column("symbol", String(SYMBOL_LENGTH), primary_key=True),
+    Column("rows", BigInteger(), nullable=False),
+)
+
 
 sync_status = Table(
     "sync_status",
     metadata,
     Column("symbol", String(SYMBOL_LENGTH), primary_key=True),
-    Column("timeframe", String(4), primary_key=True),
+    Column("timeframe", String(TIMEFRAME_LENGTH), primary_key=True),
     Column("last_sync_at", UtcTimestamp(), nullable=True),
     Column("last_bar_ts", UtcTimestamp(), nullable=True),
     Column("rows", BigInteger(), nullable=False, server_default="0"),
@@ -119,7 +150,7 @@ rejected_candles = Table(
     metadata,
     Column("id", _ID, primary_key=True, autoincrement=True),
     Column("symbol", String(SYMBOL_LENGTH), nullable=False),
-    Column("timeframe", String(4), nullable=False),
+    Column("timeframe", String(TIMEFRAME_LENGTH), nullable=False),
     # Nullable: a row may be rejected precisely because a field is missing.
     Column("ts", UtcTimestamp(), nullable=True),
     Column("open", Double(), nullable=True),
@@ -147,7 +178,7 @@ candle_revisions = Table(
     metadata,
     Column("id", _ID, primary_key=True, autoincrement=True),
     Column("symbol", String(SYMBOL_LENGTH), nullable=False),
-    Column("timeframe", String(4), nullable=False),
+    Column("timeframe", String(TIMEFRAME_LENGTH), nullable=False),
     Column("ts", UtcTimestamp(), nullable=False),
     *(Column(f"old_{c}", Double(), nullable=True) for c in ("open", "high", "low", "close", "volume")),
     *(Column(f"new_{c}", Double(), nullable=True) for c in ("open", "high", "low", "close", "volume")),
@@ -164,7 +195,7 @@ data_gaps = Table(
     metadata,
     Column("id", _ID, primary_key=True, autoincrement=True),
     Column("symbol", String(SYMBOL_LENGTH), nullable=False),
-    Column("timeframe", String(4), nullable=False),
+    Column("timeframe", String(TIMEFRAME_LENGTH), nullable=False),
     Column("gap_start", UtcTimestamp(), nullable=False),
     Column("gap_end", UtcTimestamp(), nullable=False),
     Column("candles_missing", Integer(), nullable=False),
@@ -223,7 +254,7 @@ broker_bars = Table(
     Column("spread", Double(), nullable=True),
     Column("file_name", Text(), nullable=False),
     Column("imported_at", UtcTimestamp(), nullable=False),
-    _in("timeframe", _TIMEFRAMES, "ck_broker_bars_timeframe"),
+    _in("timeframe", _BROKER_TIMEFRAMES, "ck_broker_bars_timeframe"),
     Index("ix_broker_bars_series", "broker", "symbol", "timeframe", "ts"),
 )
 
@@ -256,4 +287,27 @@ broker_comparisons = Table(
     Column("compared_at", UtcTimestamp(), nullable=False),
     _in("offset_rule", OFFSET_RULES, "ck_broker_comparisons_offset_rule"),
     Index("ix_broker_comparisons_series", "broker", "symbol", "timeframe", "compared_at"),
+)
+
+# -- cross-checks of two sources (revision 0005) -------------------------------------------------
+PARTITION_LENGTH = 32
+
+# One row per (symbol, other_symbol, timeframe, partition): the latest comparison of the closes of
+# two catalog entries over that partition's window, upserted each time the check runs.
+provider_comparisons = Table(
+    "provider_comparisons",
+    metadata,
+    Column("symbol", String(SYMBOL_LENGTH), primary_key=True),
+    Column("other_symbol", String(SYMBOL_LENGTH), primary_key=True),
+    Column("timeframe", String(TIMEFRAME_LENGTH), primary_key=True),
+    Column("partition", String(PARTITION_LENGTH), primary_key=True),
+    Column("bars_compared", Integer(), nullable=False),
+    # |close ratio after the basis is removed - 1|, over the common bars
+    Column("median_rel_diff", Double(), nullable=True),
+    Column("max_rel_diff", Double(), nullable=True),
+    Column("bars_over_tolerance", Integer(), nullable=False),
+    Column("tolerance", Double(), nullable=False),
+    # other / this - 1, from the median log ratio of the closes (USDT vs USD)
+    Column("basis", Double(), nullable=True),
+    Column("compared_at", UtcTimestamp(), nullable=False),
 )

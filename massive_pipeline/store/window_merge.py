@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from massive_pipeline.core.timeframes import Timeframe
+
 VALUE_FIELDS: tuple[str, ...] = ("open", "high", "low", "close", "volume")
 PRICE_FIELDS: tuple[str, ...] = ("open", "high", "low", "close")
 
@@ -139,6 +141,10 @@ def contiguous_runs(positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return firsts, lasts
 
 
-def complete_mask(ts_ns: np.ndarray, period: pd.Timedelta, now: pd.Timestamp) -> np.ndarray:
-    """True where the bar's period [ts, ts + period) had ended at `now`."""
-    return ts_ns + period.value <= now.value
+def complete_mask(ts_ns: np.ndarray, timeframe: Timeframe, now: pd.Timestamp) -> np.ndarray:
+    """True where the bar's period [ts, its end) had ended at `now` (a New York day or week spanning
+    a DST change is an hour shorter or longer than its nominal length)."""
+    if not timeframe.is_new_york:
+        return ts_ns + timeframe.delta.value <= now.value
+    ends = pd.DatetimeIndex(timeframe.bar_end(pd.DatetimeIndex(ts_ns.view("datetime64[ns]")).tz_localize("UTC")))
+    return ends.as_unit("ns").asi8 <= now.value

@@ -49,6 +49,7 @@ from dagster import (
     RunRequest,
     build_schedule_context,
     build_sensor_context,
+    in_process_executor,
 )
 
 from massive_pipeline.candles.backfill_submission import SubmittedBackfill, submit_candle_backfill
@@ -141,6 +142,17 @@ class RunOutcome:
     success: bool = False
     run_id: str = ""
     error: str = ""
+    # where a late refresh's minutes went (simulated time): the tick's evaluation until the run
+    # was submitted, the run queue until its process started, then the run itself
+    submitted_at: pd.Timestamp | None = None
+    started_at: pd.Timestamp | None = None
+
+    def timeline(self) -> str:
+        """`submitted +a, started +b, done +c min` after the tick, for the report."""
+        def after(ts: pd.Timestamp | None) -> str:
+            return "-" if ts is None else f"+{(ts - self.requested_at).total_seconds() / 60:.2f}"
+        return (f"{self.symbol} {self.requested_at:%H:%M}: submitted {after(self.submitted_at)}, "
+                f"started {after(self.started_at)}, done {after(self.finished_at)} min")
 
 
 @dataclass
@@ -252,6 +264,7 @@ class SimulationReport:
                          f"worst lag tick -> refresh done {lag}" + (f"; {'; '.join(c.problems[:3])}" if c.problems else ""))
         worst = self.critical_worst_lag
         lines.append("worst critical lag: " + ("-" if worst is None else f"{worst.total_seconds() / 60:.2f} simulated min"))
+        lines.extend(f"  {run.timeline()}" for run in self.runs if run.purpose == "priority_refresh")
         lines.append("backfills (submitted at the start, running throughout):")
         for b in self.backfills:
             runs = ", ".join(f"{n} {status.lower()}" for status, n in sorted(b.runs.items())) or "no run"
@@ -519,7 +532,8 @@ def _simulate(catalog, config, server, instance, root, progress, instance_config
     settings = OperationsSettings(
         clock=clock.now, secondary_interval_seconds=max(1, round(config.tick_seconds / config.speedup)),
     )
-    defs = code_location(catalog, settings, resources)
+    # the code server's executor (sim_location), so the ticks' requests carry the run config its jobs take
+    defs = code_location(catalog, settings, resources, executor=in_process_executor)
     repo = defs.get_repository_def()
     end = config.start + pd.Timedelta(minutes=config.minutes)
     schedules = [(s, _fire_times(s.cron_schedule, config.start, end)) for s in repo.schedule_defs]
@@ -579,6 +593,7 @@ def _simulate(catalog, config, server, instance, root, progress, instance_config
                 )
                 try:
                     outcome.run_id = daemon.submit(request, job_name)
+                    outcome.submitted_at = clock.now()
                 except Exception as exc:  # noqa: BLE001 - a run the daemon cannot create is a failed request
                     outcome.error = f"not submitted: {type(exc).__name__}: {exc}"[:300]
                 outcomes.append(outcome)
@@ -662,6 +677,8 @@ def _collect(instance: DagsterInstance, outcomes: list[RunOutcome], clock: Accel
             outcome.error = "run vanished"
             continue
         outcome.success = record.dagster_run.status == DagsterRunStatus.SUCCESS
+        if record.start_time is not None:
+            outcome.started_at = config.start + pd.Timedelta(seconds=(record.start_time - wall_t0) * config.speedup)
         if record.dagster_run.is_finished and record.end_time is not None and outcome.success:
             outcome.finished_at = config.start + pd.Timedelta(seconds=(record.end_time - wall_t0) * config.speedup)
         if not outcome.success:

@@ -95,3 +95,43 @@ def test_reimporting_the_same_file_replaces_its_rows(xau_store, tmp_path):
     assert (after_second["ts"] == bars["ts"].to_numpy()).all()
     assert after_second["server_time"].iloc[0] == bars["ts"].iloc[0].tz_localize(None) + pd.Timedelta(hours=3)
     assert len(store.broker_comparisons("again")) == 2  # each comparison is a row of its own
+
+
+def _day_bars(h1: pd.DataFrame, new_york: bool) -> pd.DataFrame:
+    """Day bars from the stored H1 by hand: UTC days, or New York trading days from 17:00, stamped
+    at their start in UTC (independent of the pipeline's resampling code)."""
+    ts = h1["ts"]
+    if new_york:
+        wall = ts.dt.tz_convert("America/New_York").dt.tz_localize(None) - pd.Timedelta(hours=17)
+        day = wall.dt.normalize()
+        stamps = lambda idx: (idx + pd.Timedelta(hours=17)).tz_localize("America/New_York").tz_convert("UTC")  # noqa: E731
+    else:
+        day = ts.dt.tz_convert("UTC").dt.tz_localize(None).dt.normalize()
+        stamps = lambda idx: idx.tz_localize("UTC")  # noqa: E731
+    grouped = h1.groupby(day.to_numpy()).agg(
+        {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"}
+    )
+    return grouped.set_axis(stamps(grouped.index)).rename_axis("ts").reset_index()
+
+
+@pytest.mark.parametrize(("rule", "store_tf"), [
+    (OffsetRule.new_york_close(), Timeframe.D1_NY),  # the usual broker: its day ends at 17:00 New York
+    (OffsetRule.fixed(0), Timeframe.D1),  # a broker on UTC days
+])
+def test_a_day_export_is_compared_with_the_store_day_it_was_cut_like(xau_store, tmp_path, rule, store_tf):
+    store, stored = xau_store
+    h1 = stored[Timeframe.H1]
+    days = {tf: _day_bars(h1, new_york=tf is Timeframe.D1_NY) for tf in (Timeframe.D1, Timeframe.D1_NY)}
+    for tf, bars in days.items():
+        store.write_window("XAUUSD", tf, bars["ts"].iloc[0], bars["ts"].iloc[-1] + pd.Timedelta(days=1), bars)
+    path = write_export(tmp_path, "XAUUSD1440.csv", mt4_text(broker_bars(days[store_tf], rule, 0.35), 2))
+
+    outcome = compare_export(store, XAU, Timeframe.D1, "daybroker", path)
+
+    assert outcome.store_timeframe is store_tf
+    assert (outcome.offset.rule.kind, outcome.offset.rule.minutes) == (rule.kind, rule.minutes)
+    assert outcome.prices.bars_compared == len(days[store_tf])
+    assert abs(outcome.prices.close.mean - 0.35) < 0.01 * PIP
+    row = store.broker_comparisons("daybroker").set_index("id").loc[outcome.comparison_id]
+    assert row["timeframe"] == "D1" and row["details"]["store_timeframe"] == store_tf.value
+    assert ("against the store's D1_NY" in outcome.lines()[0]) is (store_tf is Timeframe.D1_NY)

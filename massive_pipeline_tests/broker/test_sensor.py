@@ -3,8 +3,12 @@ materialized on a real Dagster instance, with the offset, the differences and th
 
 from __future__ import annotations
 
+import base64
+import io
 import os
+import re
 
+import matplotlib.image
 from dagster import AssetKey, DagsterInstance, Definitions, build_sensor_context, materialize
 
 from massive_pipeline.broker.assets import broker_key
@@ -53,6 +57,7 @@ def test_a_dropped_export_is_compared_once_and_shown_with_its_metadata(xau_store
         assert len(tick.run_requests) == 1
         request = tick.run_requests[0]
         assert request.asset_selection == [key] and request.tags["massive/purpose"] == "broker_comparison"
+        assert request.tags["dagster/max_runtime"] == "900"  # a hung comparison is failed by run monitoring
 
         # the run the daemon would launch: the requested asset with the request's config
         result = materialize(
@@ -70,6 +75,9 @@ def test_a_dropped_export_is_compared_once_and_shown_with_its_metadata(xau_store
         assert meta["bars_compared"].value == len(stored[Timeframe.H1])
         plot = meta["diff_plot"].value
         assert "broker − store close" in plot and "| 2025-11-19 |" in plot
+        # the plot is a real PNG of the per-bar difference (8 × 2.6 inches at 80 dpi)
+        png = base64.b64decode(re.search(r"data:image/png;base64,([A-Za-z0-9+/=]+)\)", plot).group(1))
+        assert matplotlib.image.imread(io.BytesIO(png), format="png").shape[:2] == (208, 640)
         assert instance.get_latest_materialization_event(key) is not None
         assert len(store.broker_comparisons("demo")) == 1
 

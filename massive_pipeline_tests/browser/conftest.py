@@ -44,7 +44,9 @@ symbols:
 CHROMIUM_FLAGS = (
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--window-size=1600,1800",
+    # tall enough for a forex group's ten timeframes (D1_NY and W1_NY too) in one column of the
+    # asset graph, so every node and every edge leaving the group is on screen
+    "--window-size=1600,2800",
 )
 
 
@@ -73,7 +75,8 @@ def demo_home(tmp_path_factory: pytest.TempPathFactory) -> DemoHome:
     env = pipeline_env(DAGSTER_HOME=str(home), MASSIVE_CATALOG=str(catalog))
     demo = start([str(BIN / "massive-pipeline"), "demo", "--end", DEMO_END.isoformat()],
                  env=env, log=root / "demo.log", name="demo")
-    code = demo.wait(timeout=240)
+    # a bound for a hung demo, not a wait for it: about 90 s alone, more beside the suite's other workers
+    code = demo.wait(timeout=480)
     assert code == 0, f"massive-pipeline demo failed:\n{demo.output()}"
     # The community sign-up dialog shows once per instance; this one has "seen" it, as a user
     # who dismissed it would have.

@@ -29,7 +29,9 @@ from massive_pipeline.cli.ui import LOCATION_NAME, REPOSITORY_NAME, GraphQL
 from massive_pipeline_tests.browser.conftest import DEMO_CATALOG, DemoHome
 from massive_pipeline_tests.processes import Proc, cli, free_port, http_ok, pipeline_env, start, wait_until
 
-pytestmark = pytest.mark.slow
+# in the serial phase (scripts/run-tests.sh): the demo behind them runs once, and the refreshes they
+# watch must finish within their own `dagster/max_runtime`, which the parallel phase's load would exceed
+pytestmark = [pytest.mark.slow, pytest.mark.serial]
 
 # One non-critical symbol, so that the secondary_queue sensor exists and requests a run too (crypto:
 # always due); daily bars only, so its run is one step and the critical runs keep the two cores.

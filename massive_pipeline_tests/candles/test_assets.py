@@ -17,6 +17,8 @@ from massive_pipeline.store import CandleStore
 
 # a forex week with its weekend: Wed 2026-10-07 .. Tue 2026-10-13
 START, END = dt.date(2026, 10, 7), dt.date(2026, 10, 13)
+# the New York close timeframes are tested in test_new_york_assets.py
+UTC_TIMEFRAMES = [tf for tf in Timeframe if not tf.is_new_york]
 
 
 def _backfill(symbols, timeframes, start=START, end=END, instance=None):
@@ -85,10 +87,10 @@ def test_changed_provider_data_replaces_old_rows(env, database_url):
 
 @pytest.mark.parametrize("symbol", ["EURUSD", "XAUUSD", "BTCUSD"])
 def test_derived_timeframes_equal_pandas_resample(env, database_url, symbol):
-    _backfill([symbol], list(Timeframe))
+    _backfill([symbol], UTC_TIMEFRAMES)
     store = CandleStore(database_url)
     m1 = store.read(symbol, "M1")
-    for tf in Timeframe:
+    for tf in UTC_TIMEFRAMES:
         if tf is Timeframe.M1:
             continue
         lo, hi = _window()
@@ -121,10 +123,10 @@ def test_fetched_timeframe_comes_from_the_api(env, database_url):
 
 def test_runs_are_recorded_with_materialized_partitions(env, database_url):
     with instance_for_test() as instance:
-        summaries = _backfill(["EURUSD"], list(Timeframe), instance=instance)
+        summaries = _backfill(["EURUSD"], UTC_TIMEFRAMES, instance=instance)
         assert all(s.success for s in summaries)
         assert len(summaries) == 2  # one daily run (M1..D1), one weekly run (W1)
-        for tf in Timeframe:
+        for tf in UTC_TIMEFRAMES:
             key = AssetKey(["candles", "eurusd", tf.key])
             materialized = instance.get_materialized_partitions(key)
             if tf is Timeframe.W1:

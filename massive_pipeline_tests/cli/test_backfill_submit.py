@@ -202,9 +202,10 @@ def test_one_backfill_covers_weekly_assets_and_several_partitions_definitions(
         assert instance.get_runs() == []
     days = [f"2026-09-{d:02d}" for d in range(2, 11)]
     weeks = ["2026-08-31", "2026-09-07"]
-    # the derived timeframes pull in their base M1, as on the in-process path
+    # the derived timeframes pull in their sources, as on the in-process path: M1, and D1 for W1
+    # (a forex W1 is the week of the stored D1)
     assert ranges == {f"candles/{s}/{tf}": (weeks if tf == "w1" else days)
-                      for s in ("eurusd", "gbpusd") for tf in ("m1", "h1", "w1")}
+                      for s in ("eurusd", "gbpusd") for tf in ("m1", "h1", "d1", "w1")}
     assert not backfill.run_config and "massive/symbol" not in backfill.tags  # no removals asked, several symbols
     # daily and weekly of each symbol: four partitions definitions, four runs
     assert "will launch 4 run(s)" in out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from massive_pipeline.core.catalog import (
     load_catalog,
     parse_catalog,
 )
-from massive_pipeline.core.timeframes import Timeframe
+from massive_pipeline.core.timeframes import Convention, Timeframe
 
 
 def entry(symbol: str = "EURUSD", **overrides: object) -> dict[str, object]:
@@ -79,6 +80,16 @@ def test_packaged_instruments(packaged):
     assert any(Timeframe.D1 in s.fetch for s in packaged), "the direct-fetch feature is exercised"
     assert {s.asset_class for s in packaged} == set(AssetClass)
     assert len({s.key_prefix for s in packaged}) == len(packaged)
+
+
+def test_packaged_forex_and_metals_fetch_only_their_minutes(packaged):
+    """A fetched D1 would cost a second request at every refresh of the pair; their day history
+    comes from a one-time bootstrap fill instead, and W1 is resampled from the stored D1."""
+    pairs = [s for s in packaged if s.asset_class in (AssetClass.FOREX, AssetClass.METAL)]
+    assert len(pairs) == 32
+    assert all(s.fetch == () and s.provider_days_are_store_days for s in pairs)
+    assert all(s.derived_from(Timeframe.D1) is Timeframe.M1 and s.derived_from(Timeframe.W1) is Timeframe.D1
+               for s in pairs)
 
 
 # --- where the catalog comes from -----------------------------------------------------------
@@ -181,6 +192,17 @@ BAD_ENTRIES = [
     ("precision as bool", entry(precision=True), "precision", "0 to 10"),
     ("description", entry(description=5), "description", "must be text"),
     ("misspelt field", entry(priorty="high"), "priorty", "did you mean 'priority'"),
+    ("conventions not a list", entry(conventions="utc"), "conventions", "non-empty list of utc, new_york_close"),
+    ("conventions empty", entry(conventions=[]), "conventions", "non-empty list"),
+    ("convention unknown", entry(conventions=["utc", "london"]), "conventions", "'london' is not one of"),
+    ("convention repeated", entry(conventions=["utc", "UTC"]), "conventions", "listed twice"),
+    ("conventions without utc", entry(conventions=["new_york_close"]), "conventions", "must include utc"),
+    ("new_york_close for crypto", entry("BTCUSD", ticker="X:BTCUSD", asset_class="crypto", calendar="crypto",
+                                        conventions=["utc", "new_york_close"]), "conventions", "not asset_class crypto"),
+    ("new_york_close on an H4 base", entry(base_timeframe="H4", conventions=["utc", "new_york_close"]),
+     "conventions", "base timeframe of at most H1 (its days start at 21:00 or 22:00 UTC), not H4"),
+    ("fetch a New York timeframe", entry(fetch=["D1_NY"]), "fetch", "never fetched"),
+    ("New York base", entry(base_timeframe="W1_NY"), "base_timeframe", "list new_york_close under 'conventions'"),
 ]
 
 
@@ -281,6 +303,28 @@ def spec(**overrides: object) -> SymbolSpec:
     return SymbolSpec(**fields)  # type: ignore[arg-type]
 
 
+def test_forex_and_metals_have_the_new_york_close_unless_they_opt_out(tmp_path):
+    ny = (Timeframe.D1_NY, Timeframe.W1_NY)
+    catalog = load_catalog(write(tmp_path, [
+        entry("EURUSD"),
+        entry("XAUUSD", asset_class="metal", calendar="metals"),
+        entry("GBPUSD", conventions=["utc"]),
+        entry("BTCUSD", ticker="X:BTCUSD", asset_class="crypto", calendar="crypto"),
+        entry("USDJPY", base_timeframe="H4"),  # its base cannot build a 21:00 UTC day: UTC only
+        entry("AUDUSD", conventions=["new_york_close", "utc"]),
+    ]))
+    has_ny = {s.symbol: all(tf in s.timeframes for tf in ny) for s in catalog}
+    assert has_ny == {"EURUSD": True, "XAUUSD": True, "GBPUSD": False, "BTCUSD": False, "USDJPY": False,
+                      "AUDUSD": True}
+    eurusd = catalog.get("EURUSD")
+    assert eurusd.conventions == (Convention.UTC, Convention.NEW_YORK_CLOSE)
+    assert eurusd.timeframes[-2:] == ny and eurusd.derived_from(Timeframe.D1_NY) is Timeframe.M1
+    # a fetched D1 is a UTC day: the New York week still comes from the base, W1 from the day bars
+    fetching = dataclasses.replace(eurusd, fetch=(Timeframe.D1,))
+    assert fetching.derived_from(Timeframe.W1_NY) is Timeframe.M1 and fetching.derived_from(Timeframe.W1) is Timeframe.D1
+    assert not any(tf.is_new_york for tf in catalog.get("GBPUSD").timeframes)
+
+
 def test_timeframe_sources():
     s = spec()
     assert s.timeframe_source(Timeframe.H1) == "base"
@@ -288,7 +332,13 @@ def test_timeframe_sources():
     assert s.timeframe_source(Timeframe.H4) == "derived"
     assert s.timeframe_source(Timeframe.W1) == "derived"
     assert s.derived_from(Timeframe.H4) is Timeframe.H1
-    assert s.derived_from(Timeframe.W1) is Timeframe.H1
+    assert s.derived_from(Timeframe.W1) is Timeframe.D1  # the week of the fetched UTC days
+    # an index's provider days are its D1 (a bootstrap fills old days from them): W1 from D1;
+    # crypto's provider days are US/Eastern: its W1 still comes from the base
+    assert spec(fetch=()).provider_days_are_store_days and spec(fetch=()).derived_from(Timeframe.W1) is Timeframe.D1
+    crypto = dataclasses.replace(spec(fetch=()), asset_class=AssetClass.CRYPTO, ticker="X:BTCUSD")
+    assert not crypto.provider_days_are_store_days and crypto.derived_from(Timeframe.W1) is Timeframe.H1
+    assert spec(fetch=(Timeframe.W1,)).derived_from(Timeframe.W1) is None
     assert s.derived_from(Timeframe.D1) is None
     assert s.derived_from(Timeframe.H1) is None
     assert s.timeframes == (Timeframe.H1, Timeframe.H4, Timeframe.D1, Timeframe.W1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import sys
 import threading
 import time
@@ -13,13 +14,14 @@ import pytest
 
 from massive_pipeline.massive.ratelimit import (
     RateLimiterConfigError,
+    RequestWeightError,
     SharedRateLimiter,
     reserve_for,
 )
 from massive_pipeline.testing.devserver import DevServer
-from massive_pipeline.testing.limiter_load import run_load
+from massive_pipeline.testing.limiter_load import run_load, weight_of
 from massive_pipeline_tests import limiter_mix, limiter_startup
-from massive_pipeline_tests.conftest import _fresh_postgres_database
+from massive_pipeline_tests.conftest import _fresh_postgres_database, redis_test_url
 from massive_pipeline_tests.processes import ROOT, pipeline_env, start, wait_until
 from massive_pipeline_tests.virtual_time import VirtualTime
 
@@ -54,7 +56,7 @@ def backend_url(request, tmp_path):
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path}/limiter.sqlite"
     elif request.param == "redis":
-        url = "redis://127.0.0.1:6379/0"
+        url = redis_test_url()
         with SharedRateLimiter(LIMIT, WINDOW, backend_url=url) as limiter:
             limiter.reset()
         yield url
@@ -63,6 +65,9 @@ def backend_url(request, tmp_path):
             yield url
 
 
+# judged by arrival times at the server within a window's latency margin: in the serial phase, away
+# from the parallel phase's load (scripts/run-tests.sh)
+@pytest.mark.serial
 @pytest.mark.slow
 @pytest.mark.parametrize("backend_url", ["sqlite", "redis", "postgres"], indirect=True)
 def test_three_processes_never_exceed_the_window(server, backend_url):
@@ -108,7 +113,7 @@ def _sqlite_file(tmp_path, round_: int):
 @contextmanager
 def _empty_redis():
     """Redis has no schema: a new backend is one without the limiter's keys (its script is loaded on use)."""
-    url = "redis://127.0.0.1:6379/0"
+    url = redis_test_url()
     with SharedRateLimiter(LIMIT, WINDOW, backend_url=url) as limiter:
         limiter.reset()
     yield url
@@ -125,6 +130,9 @@ def test_reset_works_on_a_backend_that_has_only_been_opened(backend_url):
         assert (limiter.stats().used, limiter.stats().acquired) == (0, 0)
 
 
+# judged by arrival times at the server within a window's latency margin: in the serial phase, away
+# from the parallel phase's load (scripts/run-tests.sh)
+@pytest.mark.serial
 def test_reserve_keeps_tokens_for_critical_symbols(server, tmp_path):
     url = f"sqlite:///{tmp_path}/limiter.sqlite"
     reserve = 1
@@ -294,6 +302,9 @@ def test_a_waiting_critical_request_gets_the_first_token_that_frees_up(tmp_path)
 
 # -- the critical reserve across real processes, judged by the bundled server -------------------------
 
+# judged by arrival times at the server within a window's latency margin: in the serial phase, away
+# from the parallel phase's load (scripts/run-tests.sh)
+@pytest.mark.serial
 @pytest.mark.slow
 @pytest.mark.parametrize("backend_url", ["sqlite", "redis", "postgres"], indirect=True)
 def test_reserve_holds_against_three_flooding_processes(backend_url):
@@ -327,7 +338,10 @@ def test_reserve_holds_against_three_flooding_processes(backend_url):
           f"limiter window {limiter_window:g} s); "
           f"critical waits {[round(w, 3) for w in waits]}; "
           f"non-critical sent per process {result.noncritical_sent}")
-    assert max(waits) <= limiter_window + 0.1, waits  # 0.1 s: waking up and the request's own latency
+    # at most one limiter window, plus the waiter's wake-up and the request's way to the server: 0.4 s
+    # on two shared cores (a clean-clone CI run saw 2.366 s against a 2.25 s window); without the
+    # reserve the critical process waited about 4 s, so the bound still tells the two apart
+    assert max(waits) <= limiter_window + 0.4, waits
     assert all(n > 0 for n in result.noncritical_sent), result.noncritical_sent
     # the floods did use what the critical process left
     allowed = (records[-1].time - records[0].time) / WINDOW * LIMIT
@@ -365,3 +379,161 @@ def test_a_killed_waiter_stops_counting_as_waiting(backend_url, tmp_path):
                              interval=0.05)
         assert time.monotonic() - killed <= lease + 0.5
         assert limiter.stats().used == 1  # and it never sent anything
+
+
+# -- budgets per provider and request weight ----------------------------------------------------------
+
+def _max_units_in_window(sent: list[tuple[float, int]], window: float) -> int:
+    """The most units of weight any window of `window` seconds holds, from (time, weight) pairs."""
+    sent = sorted(sent)
+    best, lo, units = 0, 0, 0
+    for t, weight in sent:
+        units += weight
+        while t - sent[lo][0] >= window:
+            units -= sent[lo][1]
+            lo += 1
+        best = max(best, units)
+    return best
+
+
+@pytest.mark.parametrize("backend_url", ["sqlite", "redis", "postgres"], indirect=True)
+def test_two_budgets_in_one_backend_do_not_see_each_other(backend_url):
+    """A full Massive budget leaves Binance's untouched, and the other way round, in every backend."""
+    with SharedRateLimiter(3, 30.0, backend_url=backend_url) as massive, \
+            SharedRateLimiter(10, 30.0, budget="binance", reserve=2, backend_url=backend_url) as binance:
+        binance.reset()  # Redis keeps keys between tests; the fixture reset only Massive's
+        for _ in range(3):
+            massive.acquire()
+        assert binance.stats().used == 0
+        assert binance.used_in_last(30.0) == (0, 0)
+        # a full Massive window would make a Massive request wait 30 s: Binance's goes at once
+        assert binance.acquire(critical=False, weight=8) < 1.0
+        assert binance.acquire(critical=True, weight=2) < 1.0
+        m, b = massive.stats(), binance.stats()
+        assert (m.budget, m.used, m.remaining, m.acquired, m.requests, m.acquired_critical) == ("massive", 3, 0, 3, 3, 0)
+        assert (b.budget, b.used, b.remaining, b.acquired, b.requests, b.acquired_critical) == ("binance", 10, 0, 10, 2, 2)
+        assert binance.used_in_last(30.0) == (10, 8)
+        assert massive.used_in_last(30.0) == (3, 3)
+        binance.reset()  # forgets Binance's requests only
+        assert (binance.stats().used, massive.stats().used, massive.stats().acquired) == (0, 3, 3)
+
+
+def test_the_massive_budget_keeps_its_tables(tmp_path):
+    """A deployment that upgrades keeps its window: the default budget logs where it always did."""
+    path = tmp_path / "limiter.sqlite"
+    with SharedRateLimiter(3, 30.0, backend_url=f"sqlite:///{path}") as massive, \
+            SharedRateLimiter(9, 30.0, budget="binance", backend_url=f"sqlite:///{path}") as binance:
+        massive.acquire()
+        binance.acquire(weight=4)
+    with sqlite3.connect(path) as conn:
+        counts = {t: conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
+                  for t in ("limiter_log", "binance_limiter_log")}
+    assert counts == {"limiter_log": 1, "binance_limiter_log": 4}
+
+
+WEIGHT_LIMIT, WEIGHT_RESERVE = 12, 3
+
+
+def _weighted_model(backend_url: str, vt: VirtualTime) -> Callable[[], SharedRateLimiter]:
+    return lambda: SharedRateLimiter(WEIGHT_LIMIT, MODEL_WINDOW, budget="binance", reserve=WEIGHT_RESERVE,
+                                     backend_url=backend_url, margin_ms=0, clock=vt.now, sleep=vt.sleep)
+
+
+@pytest.mark.parametrize("backend_url", ["sqlite", "redis", "postgres"], indirect=True)
+def test_weighted_requests_never_exceed_the_window(backend_url):
+    """Three actors flooding requests of weights 1, 2 and 5, and critical requests of weight 3 now and
+    then, 12 units a minute with 3 reserved: no window holds more than 12 units or more than 9
+    non-critical ones, each critical request is served within a window, and the floods fill the rest."""
+    vt = VirtualTime()
+    make = _weighted_model(backend_url, vt)
+    with make() as limiter:
+        limiter.reset()
+    sent: list[tuple[float, int, bool]] = []
+    served: list[float] = []
+
+    def flood(weight: int) -> Callable[[], None]:
+        def body() -> None:
+            with make() as limiter:
+                while vt.now() < 300.0:
+                    limiter.acquire(critical=False, weight=weight)
+                    sent.append((vt.now(), weight, False))
+        return body
+
+    def critical() -> None:
+        with make() as limiter:
+            for at in (30.0, 95.0, 170.0, 250.0):
+                vt.sleep(at - vt.now())
+                limiter.acquire(critical=True, weight=3)
+                served.append(vt.now() - at)
+                sent.append((vt.now(), 3, True))
+
+    for weight in (1, 2, 5):
+        vt.spawn(0.0, flood(weight))
+    vt.spawn(0.0, critical)
+    vt.run()
+
+    assert _max_units_in_window([(t, w) for t, w, _ in sent], MODEL_WINDOW) <= WEIGHT_LIMIT
+    assert _max_units_in_window([(t, w) for t, w, c in sent if not c], MODEL_WINDOW) <= WEIGHT_LIMIT - WEIGHT_RESERVE
+    assert len(served) == 4 and max(served) <= MODEL_WINDOW + 0.01, served
+    assert {w for _, w, c in sent if not c} == {1, 2, 5}  # no weight starved
+    units = sum(w for t, w, _ in sent if t < 300.0)
+    assert units >= 0.75 * WEIGHT_LIMIT * 300.0 / MODEL_WINDOW, units
+    with make() as limiter:
+        stats = limiter.stats()
+    assert stats.acquired == sum(w for _, w, _ in sent) and stats.requests == len(sent)
+    assert stats.acquired_critical == 12
+
+
+# judged by arrival times at the server within a window's latency margin: in the serial phase, away
+# from the parallel phase's load (scripts/run-tests.sh)
+@pytest.mark.serial
+@pytest.mark.slow
+@pytest.mark.parametrize("backend_url", ["sqlite", "redis", "postgres"], indirect=True)
+def test_three_weighted_processes_never_exceed_the_window(server, backend_url):
+    """Three processes started at once on the Binance budget, requests of weight 1, 2 and 3 at 8 units
+    per 2 s, judged by the server's log; Massive's budget on the same backend is left untouched."""
+    limit = 8
+    with SharedRateLimiter(limit, WINDOW, budget="binance", backend_url=backend_url) as binance:
+        binance.reset()
+    seconds = 16.0 if backend_url.startswith("sqlite") else 8.0
+    # 400 ms for latency jitter (the real 60 s window has 600 ms): a weight-3 request decided late
+    # and sent fast can arrive within 2 s of one decided 2.1 s earlier that the loaded machine slowed
+    result = run_load(server.url, processes=3, limit=limit, window=WINDOW, seconds=seconds,
+                      backend_url=backend_url, budget="binance", weights=[1, 2, 3], margin_ms=400)
+    sent = [(r.time, weight_of(r.path)) for r in server.requests if r.kind == "aggs" and r.status == 200]
+    assert len(sent) == result.requests_sent
+    assert all(n > 0 for n in result.per_process), result.per_process
+    assert _max_units_in_window(sent, WINDOW) <= limit
+    times = sorted(t for t, _ in sent)
+    allowed = (times[-1] - times[0]) / (WINDOW + 0.4) * limit
+    assert sum(w for _, w in sent) >= 0.7 * allowed, (sum(w for _, w in sent), allowed)
+    with SharedRateLimiter(limit, WINDOW, budget="binance", backend_url=backend_url) as binance, \
+            SharedRateLimiter(LIMIT, WINDOW, backend_url=backend_url) as massive:
+        assert (binance.stats().acquired, binance.stats().requests) == (sum(w for _, w in sent), len(sent))
+        assert (massive.stats().acquired, massive.stats().requests, massive.stats().used) == (0, 0, 0)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "acquire", "message"),
+    [
+        ({"limit": 10}, {"weight": 11}, "request weight 11 exceeds the massive budget's limit of 10"),
+        ({"limit": 10, "reserve": 3, "budget": "binance"}, {"weight": 8},
+         "non-critical share of 7 (limit 10 - reserve 3)"),
+        ({"limit": 10}, {"weight": 0}, "at least 1, got 0"),
+    ],
+)
+def test_weights_a_budget_can_never_hold_are_refused(tmp_path, kwargs, acquire, message):
+    with SharedRateLimiter(**kwargs, backend_url=f"sqlite:///{tmp_path}/l.sqlite") as limiter:
+        with pytest.raises(RequestWeightError) as err:
+            limiter.acquire(**acquire)
+        assert message in str(err.value)
+        # a critical request may use the reserve too
+        limiter.acquire(critical=True, weight=kwargs["limit"])
+        assert limiter.stats().used == kwargs["limit"]
+
+
+@pytest.mark.parametrize("budget", ["", "Binance", "binance-spot", "1x", "a" * 25, "x;drop"])
+def test_bad_budget_names_are_refused_clearly(tmp_path, budget):
+    with pytest.raises(RateLimiterConfigError) as err:
+        SharedRateLimiter(5, budget=budget, backend_url=f"sqlite:///{tmp_path}/l.sqlite")
+    assert str(err.value).startswith(f"rate limit budget name {budget!r} must be")

@@ -30,6 +30,7 @@ from massive_pipeline.operations.sensors import SECONDARY_QUEUE_SENSOR
 from massive_pipeline.operations.settings import PURPOSE_TAG, REQUESTED_AT_TAG, SYMBOL_TAG, OperationsSettings
 from massive_pipeline.resources.candle_store import CandleStoreResource
 from massive_pipeline.resources.massive import MassiveResource
+from massive_pipeline.resources.rate_budgets import budget_from_env
 from massive_pipeline.store import CandleStore
 from massive_pipeline.testing.simulation import code_location
 
@@ -275,3 +276,26 @@ def test_a_just_refreshed_symbol_the_provider_has_nothing_newer_for_waits_and_sa
     # half its limit after that refresh it is asked for again
     setup["clock"].now = pd.Timestamp("2026-10-07T12:03:00Z")
     assert "GBPUSD" in requested(tick(setup, data.cursor))
+
+
+def test_the_tick_shows_every_budget_and_spends_only_massives(setup, monkeypatch):
+    """Binance's weight, spent to the last unit, neither shrinks the queue's Massive budget nor goes
+    unseen: the tick's summary shows both budgets."""
+    monkeypatch.setenv("BINANCE_WEIGHT_LIMIT_PER_MINUTE", "600")
+    seed_noon(setup["store"])
+    with budget_from_env("binance").build_limiter() as binance, \
+            setup["resources"]["massive"].build_limiter() as massive:
+        assert binance.backend == massive.backend  # one backend, two budgets
+        for _ in range(4):
+            binance.acquire(critical=False, weight=120)
+        binance.acquire(critical=True, weight=120)
+    data = tick(setup)
+    assert sorted(requested(data)) == ["GBPUSD", "USDJPY"]  # the same 2 as with no Binance work at all
+    report = read_queue_report(setup["store"]).set_index("symbol")
+    assert "0 taken in the last 30 s still count" in report.loc["AUDUSD", "reason"]
+
+    for symbol in ("GBPUSD", "USDJPY", "AUDUSD", "NZDUSD", "ETHUSD"):
+        put_bars(setup["store"], symbol, "2026-10-07T11:59Z")
+    data = tick(setup, data.cursor)
+    assert ("rate budgets: massive 0/5 requests used, 5 remaining, 0 waiting; "
+            "binance 600/600 weight units used, 0 remaining, 0 waiting") in data.skip_message

@@ -48,6 +48,7 @@ from massive_pipeline.resources.candle_store import CandleStoreResource
 
 DAILY_JOB = "candles_daily_from_2025_06_01"
 WEEKLY_JOB = "candles_weekly_from_2025_06_01"
+DAILY_NY_JOB, WEEKLY_NY_JOB = "candles_daily_ny_from_2025_06_01", "candles_weekly_ny_from_2025_06_01"
 DAILY_SCHEDULE = "priority_refresh_daily_from_2025_06_01"
 WEEKLY_SCHEDULE = "priority_refresh_weekly_from_2025_06_01"
 CRITICAL = ("EURUSD", "XAUUSD", "BTCUSD")
@@ -210,6 +211,27 @@ def test_hourly_weekly_refresh_covers_the_non_critical_symbols(env, defs, instan
     assert request.partition_key == "2026-10-05"
 
 
+def test_hourly_refresh_rebuilds_the_current_new_york_sessions_of_forex_and_metals(env, defs, instance):
+    # Wednesday 13:07 UTC: yesterday and today (UTC) overlap the New York sessions opening Monday,
+    # Tuesday and Wednesday at 17:00 New York; the critical symbols are rebuilt here too, crypto and
+    # the index have no New York convention
+    [daily] = _tick(defs, instance, "hourly_refresh_daily_ny_from_2025_06_01", "2026-10-07T13:07:00Z")
+    assert set(daily.asset_selection) == {candle_key(s, Timeframe.D1_NY) for s in ("EURUSD", "XAUUSD", "GBPUSD")}
+    assert requested_partitions(daily) == ("2026-10-05", "2026-10-07")
+    assert daily.job_name == DAILY_NY_JOB
+    [weekly] = _tick(defs, instance, "hourly_refresh_weekly_ny_from_2025_06_01", "2026-10-07T13:07:00Z")
+    assert set(weekly.asset_selection) == {candle_key(s, Timeframe.W1_NY) for s in ("EURUSD", "XAUUSD", "GBPUSD")}
+    assert weekly.partition_key == "2026-10-04"  # the week opening Sunday 4 October, 17:00 New York
+
+
+def test_resync_rebuilds_the_new_york_sessions_of_the_resynced_days(env, defs, instance):
+    [daily] = _tick(defs, instance, "resync_derived_daily_ny_from_2025_06_01", "2026-10-07T04:30:00Z")
+    # UTC days Oct 4 .. Oct 7 start inside the New York session opening Saturday Oct 3 at 17:00
+    assert requested_partitions(daily) == ("2026-10-03", "2026-10-07")
+    assert daily.tags[PURPOSE_TAG] == "resync"
+    assert len(daily.asset_selection) == 3
+
+
 def test_retention_schedule_passes_its_day_and_limits(env, defs, instance):
     [request] = _tick(defs, instance, "weekly_retention", "2026-10-11T03:00:00Z")
     config = request.run_config["ops"]["apply_retention"]["config"]
@@ -256,7 +278,8 @@ def test_gap_detection_at_five_and_the_gap_fill_sensor_for_six(defs, instance):
     assert {s.name for s in gap_schedules(OperationsSettings())} == {"gap_detection"}
     [gap_fill] = quality.sensors
     assert gap_fill.name == "gap_fill_sensor" and gap_fill.default_status is DefaultSensorStatus.RUNNING
-    assert {j.name for j in gap_fill.jobs} == {DAILY_JOB, WEEKLY_JOB}
+    # fills run in the daily and weekly jobs, their W1 / D1_NY / W1_NY re-derivations in the jobs of those
+    assert {j.name for j in gap_fill.jobs} == {DAILY_JOB, WEEKLY_JOB, DAILY_NY_JOB, WEEKLY_NY_JOB}
 
 
 def test_automation_can_start_stopped_and_bad_settings_are_named(monkeypatch):

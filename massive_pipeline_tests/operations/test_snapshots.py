@@ -19,8 +19,9 @@ from massive_pipeline.operations.settings import PURPOSE_TAG, REQUESTED_AT_TAG
 from massive_pipeline.operations.snapshots import SNAPSHOTS_JOB
 from massive_pipeline.store import CandleStore
 from massive_pipeline.store.schema import snapshots
+from massive_pipeline_tests.conftest import redis_test_url
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
+REDIS_URL = redis_test_url()
 CRITICAL = ("EURUSD", "XAUUSD", "BTCUSD")
 
 

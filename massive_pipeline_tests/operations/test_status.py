@@ -20,6 +20,7 @@ from massive_pipeline.operations.sensors import SYNC_FAILURE_SENSOR
 from massive_pipeline.operations.settings import OperationsSettings
 from massive_pipeline.operations.status import collect_status, record_status
 from massive_pipeline.resources.candle_store import CandleStoreResource
+from massive_pipeline.resources.rate_budgets import budget_from_env
 from massive_pipeline.store import CandleStore
 
 DAY = dt.date(2026, 10, 7)
@@ -159,3 +160,34 @@ def _run_failure():
     from dagster import DagsterEventType
 
     return DagsterEventType.RUN_FAILURE
+
+
+def test_status_prints_every_budget_in_its_unit(env, capsys, monkeypatch):
+    """Massive's budget in requests and Binance's in weight units, each with used, remaining, limit and
+    waiting, from the one backend they share; neither counts the other's requests."""
+    monkeypatch.setenv("BINANCE_WEIGHT_LIMIT_PER_MINUTE", "1200")
+    monkeypatch.setenv("BINANCE_CRITICAL_RESERVE", "0.1")
+    with budget_from_env("binance").build_limiter() as binance, budget_from_env("massive").build_limiter() as massive:
+        binance.acquire(critical=False, weight=5)
+        binance.acquire(critical=False, weight=10)
+        binance.acquire(critical=True, weight=2)
+        massive.acquire(critical=True)
+        backend = massive.backend
+
+    assert main(["status"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    budget_lines = [line for line in out if line.startswith("limiter")]
+    assert budget_lines == [
+        "limiter: 1 of 100000 requests used in the last 60 s, 99999 remaining (20000 reserved for the priority "
+        f"refresh); 0 waiting; 1 acquired since reset (1 critical); backend {backend}",
+        "limiter binance: 17 of 1200 weight units used in the last 60 s, 1183 remaining (120 reserved for "
+        f"critical work); 0 waiting; 17 acquired in 3 requests since reset (2 critical); backend {backend}",
+    ]
+
+
+def test_status_shows_only_massives_budget_when_no_other_provider_is_configured(env, capsys, monkeypatch):
+    monkeypatch.delenv("BINANCE_WEIGHT_LIMIT_PER_MINUTE", raising=False)
+    monkeypatch.delenv("BINANCE_CRITICAL_RESERVE", raising=False)
+    assert main(["status"]) == 0
+    budget_lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("limiter")]
+    assert len(budget_lines) == 1 and budget_lines[0].startswith("limiter: 0 of 100000 requests used")

@@ -34,9 +34,11 @@ AT = pd.Timestamp("2026-10-07T12:05:00Z")  # Wednesday: forex, metals, crypto an
 REASON = "MASSIVE_API_KEY is not set in the code location's environment, so no API run is requested"
 # schedules whose runs fetch from the API (the small catalog's jobs start 2025-06-01)
 API_SCHEDULES = {"priority_refresh_daily_from_2025_06_01", "priority_refresh_snapshots", "resync_daily_from_2025_06_01"}
-# schedules whose runs derive W1 from stored bars, detect gaps or trim: no key needed
+# schedules whose runs derive W1, D1_NY, W1_NY from stored bars, detect gaps or trim: no key needed
 OTHER_SCHEDULES = {"priority_refresh_weekly_from_2025_06_01", "resync_weekly_from_2025_06_01",
-                   "weekly_refresh_weekly_from_2025_06_01", "gap_detection", "weekly_retention"}
+                   "weekly_refresh_weekly_from_2025_06_01", "gap_detection", "weekly_retention",
+                   *(f"{kind}_{ny}_ny_from_2025_06_01" for kind in ("hourly_refresh", "resync_derived")
+                     for ny in ("daily", "weekly"))}
 SECONDARY_QUEUE = "secondary_queue"
 
 

@@ -107,9 +107,9 @@ def test_bad_rows_are_quarantined_and_the_rest_of_the_partition_lands(env, datab
         assert "| 2026-10-14 09:01 |" in warned.metadata["quarantined_sample"].value
         assert "3 row(s) quarantined in rejected_candles" in warned.description
         assert evs[("m1", checks.QUARANTINE, TUE)].passed and evs[("m1", checks.QUARANTINE, THU)].passed
-        for check in (checks.SCHEMA, checks.OHLC_CONSISTENT, checks.NO_DUPLICATES, checks.GRID_ALIGNED):
-            for day in (TUE, WED, THU):
-                assert evs[("m1", check, day)].passed, (check, day)
+        for day in (TUE, WED, THU):  # every rule family of `schema` holds for the stored bars
+            assert evs[("m1", checks.SCHEMA, day)].passed, day
+            assert evs[("m1", checks.SCHEMA, day)].metadata["failing_rows"].value == 0
         assert evs[("m1", checks.SCHEMA, WED)].blocking
         assert evs[("m1", checks.SCHEMA, WED)].metadata["bars_stored"].value == wed_bars
         missing = evs[("m1", checks.ANSWER_COVERS_STORE, WED)]
@@ -145,7 +145,7 @@ def test_one_bad_provider_row_does_not_stop_the_day(env, database_url):
         rows = warned.metadata["quarantined_rows"].value
         assert [(r["ts"], r["times_seen"]) for r in rows] == [(bad_ts.isoformat(), 1)]
         assert "high < low" in rows[0]["reason"]
-        assert all(evs[("m1", c, WED)].passed for c in (checks.SCHEMA, checks.OHLC_CONSISTENT))
+        assert evs[("m1", checks.SCHEMA, WED)].passed
         assert all(ev.passed for (asset, _, _), ev in evs.items() if asset == "h1")
         assert _ui_status(instance, "EURUSD", "m1", checks.QUARANTINE) == {Resolved.FAILED.value: {WED}}
         assert _ui_status(instance, "EURUSD", "m1", checks.SCHEMA) == {Resolved.SUCCEEDED.value: {WED}}
@@ -236,7 +236,8 @@ def test_a_derived_bar_off_its_base_fails_schema(pipeline_env):
     found = {f.check: f for f in checks.evaluate(_input(h1, base, Timeframe.H1))}
     assert not found[checks.SCHEMA].passed
     assert "disagrees with its base bars: volume" in found[checks.SCHEMA].description
-    assert found[checks.OHLC_CONSISTENT].passed  # the bar itself is well-formed
+    # the bar itself is well-formed: only the agreement with the base fails
+    assert found[checks.SCHEMA].metadata["failing_by_rule"].value == {checks.RULE_DERIVED: 1}
 
 
 @pytest.mark.usefixtures("pipeline_env")
@@ -251,11 +252,13 @@ def test_stored_bars_that_break_a_rule_still_fail_the_blocking_checks(pipeline_e
     stored.loc[7, ["high", "low"]] = stored.loc[7, ["low", "high"]].to_numpy()  # a stored bar with high < low
     nothing_refused = validate_bars(stored.iloc[:0], Timeframe.M1)
     found = {f.check: f for f in checks.evaluate(_input(stored, None, Timeframe.M1, nothing_refused))}
-    for name in (checks.SCHEMA, checks.OHLC_CONSISTENT):
-        assert not found[name].passed and checks.CHECKS_BY_NAME[name].blocking
-        assert found[name].description.startswith("1 stored bar(s) fail: ") and "high < low" in found[name].description
-        assert f"{stored.loc[7, 'ts']:%Y-%m-%d %H:%M}" in found[name].metadata["failing_sample"].value
-    assert found[checks.QUARANTINE].passed and found[checks.NO_DUPLICATES].passed
+    schema = found[checks.SCHEMA]
+    assert not schema.passed and checks.CHECKS_BY_NAME[checks.SCHEMA].blocking
+    assert schema.description.startswith("1 stored bar(s) fail: ") and "high < low" in schema.description
+    assert f"{stored.loc[7, 'ts']:%Y-%m-%d %H:%M}" in schema.metadata["failing_sample"].value
+    # the OHLC family fails, the one-bar-per-start family does not
+    assert schema.metadata["failing_by_rule"].value == {checks.RULE_OHLC: 1}
+    assert found[checks.QUARANTINE].passed
 
 
 def test_quarantined_rows_alone_warn_and_block_nothing():
@@ -267,8 +270,8 @@ def test_quarantined_rows_alone_warn_and_block_nothing():
     fetched.loc[2, ["high", "low"]] = [1.0, 1.2]
     validated = validate_bars(fetched, Timeframe.M1)
     inp = _input(validated.valid, None, Timeframe.M1, validated, times_seen=[3, None])
-    found = {f.check: f for f in checks.evaluate(inp, {checks.SCHEMA, checks.OHLC_CONSISTENT, checks.QUARANTINE})}
-    assert found[checks.SCHEMA].passed and found[checks.OHLC_CONSISTENT].passed
+    found = {f.check: f for f in checks.evaluate(inp, {checks.SCHEMA, checks.QUARANTINE})}
+    assert found[checks.SCHEMA].passed
     warned = found[checks.QUARANTINE]
     assert not warned.passed and checks.CHECKS_BY_NAME[checks.QUARANTINE].severity.value == "WARN"
     assert not checks.CHECKS_BY_NAME[checks.QUARANTINE].blocking
@@ -283,10 +286,49 @@ def test_quarantined_rows_alone_warn_and_block_nothing():
     assert "up to 3 times" in warned.description and "other 2 bar(s) are stored" in warned.description
 
 
-def test_nine_checks_and_only_rule_checks_block():
+def test_six_checks_and_only_the_rule_check_blocks():
     assert [c.name for c in checks.CHECKS] == [
-        "schema", "ohlc_consistent", "no_duplicates", "grid_aligned", "complete", "no_spikes", "stale_prices",
-        "quarantine", "answer_covers_store",
+        "schema", "complete", "no_spikes", "stale_prices", "quarantine", "answer_covers_store",
     ]
-    assert {c.name for c in checks.CHECKS if c.blocking} == {checks.SCHEMA, checks.OHLC_CONSISTENT}
+    assert {c.name for c in checks.CHECKS if c.blocking} == {checks.SCHEMA}
     assert "stored" in checks.CHECKS_BY_NAME[checks.SCHEMA].description
+
+
+def test_one_schema_record_per_partition_keeps_each_rule_familys_verdict():
+    """Over a range with an off-grid bar (Tuesday), a bar with high < low (Wednesday) and a two-hour
+    hole (Thursday): each partition's one `schema` record fails exactly where one of the former
+    per-family checks (`grid_aligned`, `ohlc_consistent`) failed, names the family, and the other
+    checks keep their own per-partition verdicts."""
+    from massive_pipeline.core.calendars import get_calendar
+
+    days = [pd.Timestamp(d, tz="UTC") for d in (TUE, WED, THU)]
+    ts = pd.date_range(days[0], days[-1] + pd.Timedelta(days=1), freq="1min", tz="UTC", inclusive="left")
+    rng = np.random.default_rng(7)
+    close = 1.1 + np.cumsum(rng.normal(0, 1e-5, len(ts)))
+    bars = pd.DataFrame({"ts": ts, "open": close, "high": close + 2e-5, "low": close - 2e-5, "close": close,
+                         "volume": 3.0})
+    hole = (bars["ts"] >= f"{THU} 10:00") & (bars["ts"] < f"{THU} 12:00")
+    bars = bars[~hole].reset_index(drop=True)
+    off_grid = bars.index[bars["ts"] == pd.Timestamp(f"{TUE} 09:00", tz="UTC")][0]
+    bars.loc[off_grid, "ts"] += pd.Timedelta(seconds=30)
+    inverted = bars.index[bars["ts"] == pd.Timestamp(f"{WED} 14:00", tz="UTC")][0]
+    bars.loc[inverted, ["high", "low"]] = bars.loc[inverted, ["low", "high"]].to_numpy()
+    parts = [checks.PartitionWindow(d.strftime("%Y-%m-%d"), d, d + pd.Timedelta(days=1)) for d in days]
+    inp = checks.CheckInput(Timeframe.M1, get_calendar("forex"), parts, bars, validate_bars(bars.iloc[:0], Timeframe.M1),
+                            bars.iloc[:0], now=pd.Timestamp("2026-11-01", tz="UTC"))
+
+    findings = checks.evaluate(inp)
+    by = {(f.check, f.partition): f for f in findings}
+    assert len(findings) == len(checks.CHECKS) * 3  # one record per check and partition
+    outcome = {c.name: [by[(c.name, d)].passed for d in (TUE, WED, THU)] for c in checks.CHECKS}
+    assert outcome[checks.SCHEMA] == [False, False, True]
+    assert outcome[checks.COMPLETE] == [True, True, False]
+    for name in (checks.NO_SPIKES, checks.STALE_PRICES, checks.QUARANTINE, checks.ANSWER_COVERS_STORE):
+        assert outcome[name] == [True, True, True], name
+    assert by[(checks.SCHEMA, TUE)].metadata["failing_by_rule"].value == {checks.RULE_GRID: 1}
+    assert by[(checks.SCHEMA, WED)].metadata["failing_by_rule"].value == {checks.RULE_OHLC: 1}
+    assert "failing_by_rule" not in by[(checks.SCHEMA, THU)].metadata
+    assert [by[(checks.SCHEMA, d)].metadata["failing_rows"] for d in (TUE, WED, THU)] == [1, 1, 0]
+    assert by[(checks.COMPLETE, THU)].metadata["bars_missing"] == 120
+    assert "| 2026-10-15 10:00 | 2026-10-15 12:00 | 120 |" in by[(checks.COMPLETE, THU)].metadata[
+        "longest_missing_ranges"].value

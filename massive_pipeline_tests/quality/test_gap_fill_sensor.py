@@ -35,6 +35,7 @@ from massive_pipeline.store import CandleStore
 
 DAILY_JOB = "candles_daily_from_2025_06_01"
 WEEKLY_JOB = "candles_weekly_from_2025_06_01"
+DAILY_NY_JOB, WEEKLY_NY_JOB = "candles_daily_ny_from_2025_06_01", "candles_weekly_ny_from_2025_06_01"
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 # Tuesday and Wednesday (adjacent) and Friday of one forex week: three gaps, two ranges
 HOLES = {"tue": ("2026-10-13 10:00", "2026-10-13 11:00"), "wed": ("2026-10-14 10:00", "2026-10-14 11:00"),
@@ -104,8 +105,8 @@ class Setup:
 
 @pytest.fixture
 def setup(pipeline_env) -> Iterator[Setup]:
-    """EURUSD M1, H1 and W1 of Mon 2026-10-12 .. Fri 2026-10-16 stored with three one-hour holes, the
-    holes detected (`detected`); the provider can now supply Tuesday and Wednesday, not Friday."""
+    """EURUSD M1, H1 and W1 (and so D1, W1's source) of Mon 2026-10-12 .. Fri 2026-10-16 stored with
+    three one-hour holes, the holes detected (`detected`); the provider can now supply Tuesday and Wednesday, not Friday."""
     pipeline_env.set_faults(holes=_holes("tue", "wed", "fri"))
     assert main(["backfill", "--symbols", "EURUSD", "--timeframes", "M1,H1,W1", "--start", "2026-10-12",
                  "--end", "2026-10-16"]) == 0
@@ -143,8 +144,10 @@ def test_one_run_request_per_range_of_adjacent_gap_days(setup):
     assert set(by_range) == {("2026-10-13", "2026-10-14"), ("2026-10-16", "2026-10-16")}
     for request in requests:
         assert request.job_name == DAILY_JOB
-        # the gap's timeframe and the derived ones the store keeps, W1 aside (the weekly job follows the fill)
-        assert list(request.asset_selection) == [candle_key("EURUSD", Timeframe.M1), candle_key("EURUSD", Timeframe.H1)]
+        # the gap's timeframe and the derived ones the store keeps (D1: the backfill of W1 stored the
+        # days W1 is resampled from), W1 aside (the weekly job follows the fill)
+        assert list(request.asset_selection) == [candle_key("EURUSD", tf) for tf in (Timeframe.M1, Timeframe.H1,
+                                                                                      Timeframe.D1)]
         assert request.partition_key is None
         assert request.tags["massive/purpose"] == "gap_fill" and request.tags["massive/symbol"] == "EURUSD"
         assert request.tags["dagster/max_runtime"] == "3600"  # a dead fill run is failed, its gaps go back
@@ -269,5 +272,115 @@ def test_the_round_is_daily_and_waits_for_the_days_detection(setup):
 def test_the_sensor_is_part_of_the_code_location(setup):
     sensor = setup.sensor
     assert sensor.minimum_interval_seconds == 60
-    assert {j.name for j in sensor.jobs} == {DAILY_JOB, WEEKLY_JOB}
+    # the New York close jobs too: a fill's D1_NY and W1_NY follow-ups run in them
+    assert {j.name for j in sensor.jobs} == {DAILY_JOB, WEEKLY_JOB, DAILY_NY_JOB, WEEKLY_NY_JOB}
     assert "gap_fill_job" not in {j.name for j in setup.defs.get_repository_def().get_all_jobs()}
+
+
+def _new_york_bars(m1: pd.DataFrame, weekly: bool) -> pd.DataFrame:
+    """D1_NY (W1_NY) bars by hand: M1 grouped by New York wall-clock date of (time - 17 h) (or the
+    Sunday before it), each group stamped at 17:00 New York of that date, in UTC."""
+    day = (m1["ts"].dt.tz_convert("America/New_York").dt.tz_localize(None) - pd.Timedelta(hours=17)).dt.normalize()
+    if weekly:
+        day = day - pd.to_timedelta((day.dt.dayofweek + 1) % 7, unit="D")
+    bars = m1.groupby(day.to_numpy()).agg(
+        {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"})
+    stamps = (bars.index + pd.Timedelta(hours=17)).tz_localize("America/New_York").tz_convert("UTC")
+    return bars.set_axis(stamps).rename_axis("ts").reset_index()
+
+
+def test_a_fill_of_m1_re_derives_the_new_york_sessions_and_week_it_touched(setup):
+    """EURUSD keeps D1_NY and W1_NY (forex gets the new_york_close convention): once the M1 fills have
+    ended they follow like W1, each in its own job, over every New York session overlapping the filled
+    UTC days, and afterwards equal a resample of the filled M1 on 17:00 New York days."""
+    setup.server.set_faults(holes=_holes("tue", "wed", "fri"))  # stored, like the rest, with the holes
+    assert main(["backfill", "--symbols", "EURUSD", "--timeframes", "D1_NY,W1_NY", "--start", "2026-10-12",
+                 "--end", "2026-10-16"]) == 0
+    setup.server.set_faults(holes=_holes("fri"))
+    week = (_ts("2026-10-11 21:00"), _ts("2026-10-18 21:00"))  # Sunday 17:00 New York (EDT) to the next
+    before = setup.store.read("EURUSD", "D1_NY", *week)
+    requests, cursor, _ = setup.tick()
+    assert [setup.execute(r).status for r in requests] == [DagsterRunStatus.SUCCESS] * 2
+    setup.clock.at = ROUND + pd.Timedelta(minutes=1)
+    follow_ups, cursor, _ = setup.tick(cursor)
+    by_tf = {r.tags["massive/gap_timeframe"]: r for r in follow_ups}
+    assert {tf: (r.job_name, r.tags[RANGE_START], r.tags[RANGE_END]) for tf, r in by_tf.items()} == {
+        "W1": (WEEKLY_JOB, "2026-10-12", "2026-10-12"),
+        # sessions opening Mon 12 (Mon 21:00 UTC to Tue 21:00) .. Fri 16 touch the filled 13, 14 and 16 Oct
+        "D1_NY": (DAILY_NY_JOB, "2026-10-12", "2026-10-16"),
+        "W1_NY": (WEEKLY_NY_JOB, "2026-10-11", "2026-10-11"),
+    }
+    assert list(by_tf["D1_NY"].asset_selection) == [candle_key("EURUSD", Timeframe.D1_NY)]
+    assert [setup.execute(r).status for r in follow_ups] == [DagsterRunStatus.SUCCESS] * 3
+    m1 = setup.store.read("EURUSD", "M1", *week)
+    for tf, weekly in (("D1_NY", False), ("W1_NY", True)):
+        stored = setup.store.read("EURUSD", tf, *week)[["ts", "open", "high", "low", "close", "volume"]]
+        pd.testing.assert_frame_equal(stored.reset_index(drop=True), _new_york_bars(m1, weekly), check_dtype=False)
+    after = setup.store.read("EURUSD", "D1_NY", *week).set_index("ts")["volume"]
+    grew = after - before.set_index("ts")["volume"]
+    # Tuesday's and Wednesday's hours came back into the sessions opening Monday and Tuesday evening
+    assert list(grew[grew > 0].index) == [_ts("2026-10-12 21:00"), _ts("2026-10-13 21:00")]
+
+
+def _store_a_week(store: CandleStore) -> None:
+    """GBPUSD's M1, H1, D1 and W1 of the week from Monday 2026-10-12, as the assets would store them."""
+    from massive_pipeline.core.resample import resample_bars
+    from massive_pipeline_tests.bootstrap.test_coverage import minutes
+
+    store.create_schema()
+    bars = minutes("2026-10-12", "2026-10-16")
+    for tf in (Timeframe.M1, Timeframe.H1, Timeframe.D1, Timeframe.W1):
+        store.write_window("GBPUSD", tf, _ts("2026-10-12"), _ts("2026-10-17"),
+                           resample_bars(bars, tf) if tf is not Timeframe.M1 else bars, now=_ts("2026-11-01"))
+
+
+def test_where_d1_is_fetched_a_d1_fill_is_followed_by_w1_and_an_m1_fill_is_not(tmp_path):
+    """W1 resampled from a fetched D1 follows the fills of D1, its source, not those of the base;
+    the M1 fill's own run no longer holds D1 (fetched, not derived from M1)."""
+    from massive_pipeline.core.catalog import parse_catalog
+    from massive_pipeline.quality.gap_fill import refreshed_timeframes
+    from massive_pipeline.quality.gap_fill_sensor import follow_up_requests
+
+    spec = parse_catalog("""\
+symbols:
+  - {symbol: GBPUSD, ticker: "C:GBPUSD", asset_class: forex, priority: high, calendar: forex, start: 2025-06-01,
+     fetch: [D1]}
+""").get("GBPUSD")
+    with CandleStore(f"sqlite:///{tmp_path}/c.sqlite") as store:
+        _store_a_week(store)
+        assert refreshed_timeframes(store, spec, Timeframe.M1) == [Timeframe.M1, Timeframe.H1]
+        # W1 is refreshed after a D1 fill, in a run of its own job (the follow-up below)
+        assert refreshed_timeframes(store, spec, Timeframe.D1) == [Timeframe.D1, Timeframe.W1]
+
+        def fill_run(tf: Timeframe) -> tuple[DagsterRun, object, Timeframe]:
+            run = DagsterRun(job_name=DAILY_JOB, run_id=make_new_run_id(),
+                             tags={RANGE_START: "2026-10-13", RANGE_END: "2026-10-14"})
+            return run, spec, tf
+
+        [weekly] = follow_up_requests(store, [fill_run(Timeframe.D1)], ROUND)
+        assert weekly.job_name == WEEKLY_JOB and list(weekly.asset_selection) == [candle_key("GBPUSD", Timeframe.W1)]
+        assert (weekly.tags[RANGE_START], weekly.tags[RANGE_END]) == ("2026-10-12", "2026-10-12")
+        # the M1 fill re-derives nothing W1 is built from; the New York timeframes (not stored here) neither
+        assert follow_up_requests(store, [fill_run(Timeframe.M1)], ROUND) == []
+
+
+def test_where_d1_is_derived_an_m1_fill_re_derives_d1_and_is_followed_by_w1(tmp_path):
+    """A pair that fetches only M1 resamples W1 from its D1 (m1 -> d1 -> w1): the M1 fill's run
+    re-derives D1 in the daily job, and W1 follows in a run of its own, as when W1 came from M1."""
+    from massive_pipeline.core.catalog import parse_catalog
+    from massive_pipeline.quality.gap_fill import refreshed_timeframes
+    from massive_pipeline.quality.gap_fill_sensor import follow_up_requests
+
+    spec = parse_catalog("""\
+symbols:
+  - {symbol: GBPUSD, ticker: "C:GBPUSD", asset_class: forex, priority: high, calendar: forex, start: 2025-06-01}
+""").get("GBPUSD")
+    assert spec.derived_from(Timeframe.W1) is Timeframe.D1
+    with CandleStore(f"sqlite:///{tmp_path}/c.sqlite") as store:
+        _store_a_week(store)
+        assert refreshed_timeframes(store, spec, Timeframe.M1) == [Timeframe.M1, Timeframe.H1, Timeframe.D1]
+        run = DagsterRun(job_name=DAILY_JOB, run_id=make_new_run_id(),
+                         tags={RANGE_START: "2026-10-13", RANGE_END: "2026-10-14"})
+        [weekly] = follow_up_requests(store, [(run, spec, Timeframe.M1)], ROUND)
+        assert weekly.job_name == WEEKLY_JOB and list(weekly.asset_selection) == [candle_key("GBPUSD", Timeframe.W1)]
+        assert (weekly.tags[RANGE_START], weekly.tags[RANGE_END]) == ("2026-10-12", "2026-10-12")

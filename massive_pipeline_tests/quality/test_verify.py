@@ -106,9 +106,16 @@ def test_verify_after_the_demo(pipeline_env, capsys):
         assert (symbol, "M1", "ok") in rows, lines
         for tf in ("M5", "M15", "M30", "H1", "H4", "D1", "W1"):
             assert (symbol, tf, "incomplete") in rows, (symbol, tf)
+    # forex and metals have the New York close series too (a year and two of history needed); crypto not
+    for symbol in ("XAUUSD", "EURUSD"):
+        for tf in ("D1_NY", "W1_NY"):
+            assert (symbol, tf, "incomplete") in rows, (symbol, tf)
+    assert not {r for r in rows if r[0] == "BTCUSD" and r[1].endswith("_NY")}
     m5 = next(line for line in lines if line.startswith("EURUSD") and " M5 " in line)
     assert "M5 needs 14 days" in m5
-    assert lines[-1] == "24 series: 3 ok, 21 incomplete"
+    d1_ny = next(line for line in lines if line.startswith("EURUSD") and " D1_NY " in line)
+    assert "D1_NY needs 365 days" in d1_ny
+    assert lines[-1] == "28 series: 3 ok, 25 incomplete"
 
 
 def test_cli_verify_names_symbols_without_data_and_exits_0_only_when_all_ok(pipeline_env, capsys):
@@ -145,6 +152,7 @@ def test_report_asset_renders_a_coverage_picture(pipeline_env):
     assert [c.strip()[:1] for c in btc[1:4]] == ["🟩"] * 3  # the three backfilled days
     assert btc[0].strip() == "🟥 0"  # the day before: crypto trades, nothing stored
     assert "🟩" not in next(r for r in rows if r.startswith("| EURUSD |"))
-    # 5 symbols × 8 timeframes; BTCUSD M1 holds 3 of the 7 days it needs
-    assert (meta["series_ok"].value, meta["series_incomplete"].value, meta["series_missing"].value) == (0, 1, 39)
+    # 5 symbols × 8 timeframes, and D1_NY and W1_NY of the 3 forex and metal symbols; BTCUSD M1 holds 3
+    # of the 7 days it needs
+    assert (meta["series_ok"].value, meta["series_incomplete"].value, meta["series_missing"].value) == (0, 1, 45)
     assert "EURUSD" in meta["symbols_without_data"].value

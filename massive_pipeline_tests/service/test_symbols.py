@@ -19,7 +19,11 @@ def test_symbols_lists_the_catalog_with_each_series(served: Served, client):
     assert [s["symbol"] for s in body["symbols"]] == [s.symbol for s in catalog]
     eurusd = next(s for s in body["symbols"] if s["symbol"] == "EURUSD")
     series = {s["timeframe"]: s for s in eurusd["series"]}
-    assert list(series) == ["M1", "M5", "M15", "M30", "H1", "H4", "D1", "W1"]
+    # forex has the New York close convention by default: its D1_NY and W1_NY series follow the UTC ones
+    assert list(series) == ["M1", "M5", "M15", "M30", "H1", "H4", "D1", "W1", "D1_NY", "W1_NY"]
+    assert series["D1_NY"]["source"] == "derived" and series["D1_NY"]["rows"] == 0  # not seeded
+    btcusd = next(s for s in body["symbols"] if s["symbol"] == "BTCUSD")
+    assert [s["timeframe"] for s in btcusd["series"]] == ["M1", "M5", "M15", "M30", "H1", "H4", "D1", "W1"]
     for tf in ("M1", "H1"):
         stored = served.stored("EURUSD", tf)
         assert series[tf]["rows"] == len(stored)

@@ -15,7 +15,7 @@ from alembic import command
 from alembic.script import ScriptDirectory
 
 from massive_pipeline.cli import main
-from massive_pipeline.store import CandleStore, StoreError, migrate
+from massive_pipeline.store import CandleStore, StoreError, migrate, partitions
 from massive_pipeline.store.migrate import HEAD_REVISION, VERSION_TABLE
 from massive_pipeline.store.schema import candle_revisions, candles, metadata, rejected_candles
 from massive_pipeline_tests.fixtures import schema_v1 as v1
@@ -34,7 +34,11 @@ def _shape(engine: sa.Engine) -> dict[str, dict]:
     default, primary key, indexes, unique and check constraints (and WITHOUT ROWID on SQLite)."""
     insp = sa.inspect(engine)
     shape = {}
-    for table in sorted(set(insp.get_table_names()) - {VERSION_TABLE}):
+    made_by_writes = set()  # PostgreSQL: the timeframe and month tables under candles, compared by _layout
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            made_by_writes = partitions.partition_names(conn)
+    for table in sorted(set(insp.get_table_names()) - {VERSION_TABLE} - made_by_writes):
         shape[table] = {
             "columns": [(c["name"], str(c["type"]), c["nullable"], c.get("default")) for c in insp.get_columns(table)],
             "pk": insp.get_pk_constraint(table)["constrained_columns"],
@@ -75,15 +79,19 @@ def test_v1_store_is_upgraded_in_place_keeping_every_row(database_url):
     checksum, rows = store.checksum(), dump_v1_tables(store.engine)
     assert {t: len(r) for t, r in rows.items()} == {**counts, "sync_status": 2}
     assert any(r[8] is None for r in rows["candles"]) and any(r[9] is None for r in rows["candles"])
-    filenode = _relfilenode(store, "candles") if store.dialect == "postgresql" else None
+    if store.dialect == "postgresql":  # up to 0005, ADD COLUMN ... DEFAULT true NOT NULL did not rewrite the table
+        filenode = _relfilenode(store, "candles")
+        with store.engine.begin() as conn:
+            cfg = migrate.alembic_config(conn)
+            command.stamp(cfg, migrate.BASELINE_REVISION)
+            command.upgrade(cfg, "0005")
+        assert _relfilenode(store, "candles") == filenode
 
     store.create_schema()
 
     assert _versions(store) == (HEAD_REVISION,)
     assert store.checksum() == checksum
     assert dump_v1_tables(store.engine) == rows
-    if filenode is not None:  # ADD COLUMN ... DEFAULT true NOT NULL did not rewrite the table
-        assert _relfilenode(store, "candles") == filenode
     with store.engine.connect() as conn:
         complete = conn.execute(sa.select(candles.c.complete, sa.func.count()).group_by(candles.c.complete)).all()
         assert complete == [(True, counts["candles"])]
@@ -118,7 +126,8 @@ def test_upgraded_store_has_the_schema_of_a_new_one_and_takes_new_writes(request
     with store.engine.connect() as conn:
         got = conn.execute(sa.select(candle_revisions)).one()._asdict()
     assert {k: got[k] for k in revision} == revision
-    with pytest.raises(sa.exc.IntegrityError), store.engine.begin() as conn:
+    # SQLite: the check refuses the name; PostgreSQL: varchar(4) refuses it first
+    with pytest.raises((sa.exc.IntegrityError, sa.exc.DataError)), store.engine.begin() as conn:
         conn.execute(sa.insert(rejected_candles), [
             {"symbol": "EURUSD", "timeframe": "M1", "reason": "again", "rejected_at": T0, "fingerprint": "f1"},
         ])
@@ -130,7 +139,7 @@ def test_upgraded_store_has_the_schema_of_a_new_one_and_takes_new_writes(request
 
 
 def test_migrations_from_nothing_build_the_same_schema_as_create_all(request, database_url, tmp_path):
-    """Revisions 0001 + 0002 and `schema.py` describe one schema (a new revision must keep it so)."""
+    """Revisions 0001 .. 0005 and `schema.py` describe one schema (a new revision must keep it so)."""
     migrated = CandleStore(database_url)
     with migrated.engine.begin() as conn:
         command.upgrade(migrate.alembic_config(conn), "head")
@@ -217,7 +226,7 @@ def test_head_revision_constant_is_the_newest_packaged_script():
     script = ScriptDirectory.from_config(migrate.alembic_config())
     assert script.get_current_head() == HEAD_REVISION
     chain = [s.revision for s in script.walk_revisions(base="base", head="heads")]
-    assert chain == [HEAD_REVISION, "0002", migrate.BASELINE_REVISION]
+    assert chain == [HEAD_REVISION, "0006", "0005", "0004", "0003", "0002", migrate.BASELINE_REVISION]
     assert migrate.VERSION_TABLE != "alembic_version"
 
 
@@ -272,3 +281,87 @@ def test_status_command_upgrades_a_v1_sqlite_store_and_reports(pipeline_env, tmp
     assert store.checksum() == checksum
     assert dump_v1_tables(store.engine)["rejected_candles"] == rejects
     assert ("EURUSD", "M1") in set(store.sync_status()[["symbol", "timeframe"]].itertuples(index=False, name=None))
+
+
+def test_upgraded_store_keeps_new_york_bars_and_downgrade_drops_only_them(database_url):
+    """Revision 0004 makes room for D1_NY (5 characters, a name the older check refused); going back
+    to 0003 deletes those bars and keeps every other row."""
+    store, _ = _v1_store(database_url)
+    store.create_schema()
+    ny_start = pd.Timestamp("2026-11-01 22:00", tz="UTC")  # Monday 2 Nov's forex day, 17:00 New York
+    bar = pd.DataFrame({"ts": [ny_start], "open": [1.1], "high": [1.2], "low": [1.0], "close": [1.15],
+                        "volume": [10.0], "vwap": [None], "trades": [None]})
+    store.write_window("EURUSD", "D1_NY", ny_start, ny_start + pd.Timedelta(days=1), bar, source="derived:M1")
+    store.update_sync_status("EURUSD", "D1_NY", status="ok", last_bar_ts=ny_start, rows=1)
+    assert store.read("EURUSD", "D1_NY")["ts"].tolist() == [ny_start]
+    with store.engine.connect() as conn:
+        before = conn.execute(sa.select(sa.func.count()).select_from(candles)).scalar_one()
+    with store.engine.begin() as conn:
+        command.downgrade(migrate.alembic_config(conn), "0003")
+    with store.engine.connect() as conn:
+        left = conn.execute(sa.select(sa.func.count()).select_from(candles)).scalar_one()
+        ny_left = conn.execute(sa.text("SELECT count(*) FROM candles WHERE timeframe = 'D1_NY'")).scalar_one()
+    assert (before - left, ny_left) == (1, 0)
+    # SQLite: the check refuses the name; PostgreSQL: varchar(4) refuses it first
+    with pytest.raises((sa.exc.IntegrityError, sa.exc.DataError)), store.engine.begin() as conn:
+        conn.execute(sa.insert(candles).values(
+            symbol="EURUSD", timeframe="D1_NY", ts=ny_start, open=1.0, high=1.0, low=1.0, close=1.0, volume=0.0,
+            source="derived:M1", ingested_at=ny_start, complete=True,
+        ))
+
+
+def test_revision_0005_adds_provider_comparisons_and_downgrade_drops_only_it(database_url):
+    """Revision 0005 is one new table: an upgraded store takes comparisons, and going back to 0004
+    removes the table and keeps every candle."""
+    store, _ = _v1_store(database_url)
+    store.create_schema()
+    checksum = store.checksum()
+    store.record_provider_comparison(
+        "BTCUSD", "BTCUSDT", "M1", "2026-10-14", bars_compared=1440, median_rel_diff=1e-4, max_rel_diff=0.02,
+        bars_over_tolerance=3, tolerance=0.005, basis=0.0015,
+    )
+    assert store.latest_provider_comparisons()["bars_over_tolerance"].tolist() == [3]
+    with store.engine.begin() as conn:
+        command.downgrade(migrate.alembic_config(conn), "0004")
+    assert "provider_comparisons" not in sa.inspect(store.engine).get_table_names()
+    assert _versions(store) == ("0004",) and store.checksum() == checksum
+    store.create_schema()  # and back up to head, empty
+    assert _versions(store) == (HEAD_REVISION,) and store.provider_comparisons().empty
+
+
+def test_revision_0007_fills_the_month_ledger_with_the_stored_rows_and_downgrade_drops_it(database_url):
+    """A store at 0006 holding rows (put in by SQL, as the write path of 0006 did not keep a ledger)
+    is upgraded to 0007: the ledger equals the rows per series and month; going back drops only it."""
+    store = CandleStore(database_url)
+    with store.engine.begin() as conn:
+        command.upgrade(migrate.alembic_config(conn), "0006")
+    series = {("EURUSD", "M1"): ("2026-01-30 20:00", "2026-02-02 04:00", "7min"),
+              ("EURUSD", "H1"): ("2025-11-15", "2026-02-10", "h"),
+              ("XAUUSD", "M1"): ("2026-01-31 23:00", "2026-02-01 01:00", "min"),
+              ("BTCUSD", "D1_NY"): ("2025-12-01 22:00", "2026-01-05 22:00", "D")}
+    rows = []
+    for (symbol, tf), (start, end, freq) in series.items():
+        stamps = pd.date_range(start, end, freq=freq, tz="UTC", inclusive="left")
+        rows += [{"symbol": symbol, "timeframe": tf, "ts": ts, "open": 1.0, "high": 1.0, "low": 1.0, "close": 1.0,
+                  "volume": 1.0, "source": "massive", "ingested_at": ts, "complete": True} for ts in stamps]
+    frame = pd.DataFrame(rows)
+    with store.engine.begin() as conn:
+        if store.dialect == "postgresql":  # 0006's layout: each row's month must exist
+            for tf, group in frame.groupby("timeframe"):
+                partitions.create(conn, tf, partitions.months_of(pd.DatetimeIndex(group["ts"]).asi8))
+        conn.execute(sa.insert(candles), rows)
+    checksum = store.checksum()
+
+    store.create_schema()
+
+    assert _versions(store) == (HEAD_REVISION,) and store.checksum() == checksum
+    expected = (frame.assign(month=frame["ts"].dt.tz_convert(None).dt.to_period("M").dt.to_timestamp()
+                             .dt.tz_localize("UTC").dt.as_unit("ns"))
+                .groupby(["symbol", "timeframe", "month"], as_index=False).size().rename(columns={"size": "rows"}))
+    expected["rows"] = expected["rows"].astype("int64")
+    pd.testing.assert_frame_equal(store.rows_by_month(), expected)
+    assert len(expected) == 10  # EURUSD M1 2 months, H1 4, XAUUSD M1 2, BTCUSD D1_NY 2
+    with store.engine.begin() as conn:
+        command.downgrade(migrate.alembic_config(conn), "0006")
+    assert "candle_month_rows" not in sa.inspect(store.engine).get_table_names()
+    assert _versions(store) == ("0006",) and store.checksum() == checksum

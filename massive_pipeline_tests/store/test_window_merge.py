@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from massive_pipeline.core.timeframes import Timeframe
 from massive_pipeline.store.window_merge import (
     VALUE_FIELDS,
     StoredWindow,
@@ -77,4 +78,13 @@ def test_contiguous_runs_and_members():
 def test_complete_means_the_period_had_ended():
     ts = np.array([pd.Timestamp("2026-10-08", tz="UTC").value, pd.Timestamp("2026-10-09", tz="UTC").value])
     now = pd.Timestamp("2026-10-09 00:00", tz="UTC")
-    assert complete_mask(ts, pd.Timedelta(days=1), now).tolist() == [True, False]
+    assert complete_mask(ts, Timeframe.D1, now).tolist() == [True, False]
+
+
+def test_a_new_york_week_across_the_dst_change_is_complete_only_at_its_real_end():
+    """The W1_NY week from Sunday 25 Oct 2026 17:00 EDT ends on Sunday 1 Nov 17:00 EST: 169 hours,
+    so at 168 hours (its nominal length) it is still forming."""
+    start = pd.Timestamp("2026-10-25 21:00", tz="UTC")
+    ts = np.array([start.value])
+    assert complete_mask(ts, Timeframe.W1_NY, start + pd.Timedelta(hours=168)).tolist() == [False]
+    assert complete_mask(ts, Timeframe.W1_NY, start + pd.Timedelta(hours=169)).tolist() == [True]

@@ -217,6 +217,22 @@ def test_limit_caps_minutes_scanned_per_request(srv: DevServer, client: httpx.Cl
     assert hourly["queryCount"] <= 600 and hourly["resultsCount"] == 10  # whole hours only
 
 
+def test_day_and_week_requests_count_days_not_minutes(client: httpx.Client) -> None:
+    # the provider keeps day aggregates: a D1 or W1 request's `limit` counts days, so a year of
+    # forex days is one page at the default limit (it is 300,000 minutes)
+    year = aggs(client, "C:EURUSD", 1, "day", "2023-03-01", "2024-02-29")
+    assert "next_url" not in year and 250 < year["resultsCount"] == year["queryCount"] < 320
+    weeks = aggs(client, "C:EURUSD", 1, "week", "2023-03-06", "2024-03-03")
+    assert "next_url" not in weeks and weeks["resultsCount"] in (52, 53) and weeks["queryCount"] < 330
+    # and it caps them: 20 days a page, whole weeks (5 or 6 forex days each) within the cap
+    pages = walk(client, "/v2/aggs/ticker/C:EURUSD/range/1/day/2024-01-01/2024-02-29", {"limit": 20})
+    assert [p["queryCount"] for p in pages[:-1]] == [20] * (len(pages) - 1) and pages[-1]["queryCount"] <= 20
+    days = [r["t"] for p in pages for r in p["results"]]
+    assert days == [r["t"] for r in aggs(client, "C:EURUSD", 1, "day", "2024-01-01", "2024-02-29")["results"]]
+    week_pages = walk(client, "/v2/aggs/ticker/C:EURUSD/range/1/week/2024-01-01/2024-02-29", {"limit": 12})
+    assert len(week_pages) >= 4 and all(p["queryCount"] <= 12 for p in week_pages)
+
+
 # -- aggregation and calendars --------------------------------------------------------------------
 
 

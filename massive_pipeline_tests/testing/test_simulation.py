@@ -21,7 +21,8 @@ from massive_pipeline.core.catalog import load_catalog
 from massive_pipeline.testing.simulation import SimulationConfig, run_simulation
 from massive_pipeline_tests.conftest import SMALL_CATALOG
 
-pytestmark = pytest.mark.slow
+# a cadence in real time at 6x: run alone, after the parallel phase (scripts/run-tests.sh)
+pytestmark = [pytest.mark.slow, pytest.mark.serial]
 
 
 def test_critical_refresh_keeps_its_five_minute_cadence_through_the_run_queue_with_two_backfills(

@@ -5,8 +5,10 @@ bucket containing `from`; a served bucket is always whole (minus minutes not yet
 server clock). `to` given as a date means the whole UTC day - or the whole US/Eastern day where the
 day bars are cut in that zone (crypto and indices, see `Bucketing.stamping`), as `from` does then.
 
-Paging rule, as the real API: `limit` caps the *minute* aggregates scanned by one request, and a
-page holds at most min(limit, page_size) of them. Page boundaries fall on bucket boundaries so
+Paging rule, as the real API: `limit` caps the *base* aggregates scanned by one request, and a
+page holds at most min(limit, page_size) of them. The provider stores minute and day aggregates
+only: a minute-to-hour request counts the minutes it scans, a day or week request the days (so one
+request covers decades of D1 or W1). Page boundaries fall on bucket boundaries so
 that no aggregated bar is split between pages; a single bucket larger than the cap is served
 whole on a page of its own. `next_url` repeats the path with `from` (ascending) or `to`
 (descending) moved past the page and an opaque `cursor` that carries the other parameters, so
@@ -35,6 +37,7 @@ MAX_LIMIT = 50000
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _MS_RE = re.compile(r"^-?\d{1,16}$")
 _SCAN_DAYS = 60  # days scanned at a time while looking for the next bar after a page
+_DAY_BASED = ("day", "week", "month", "quarter", "year")  # spans built from day aggregates
 
 MinuteSource = Callable[[int, int], Bars]
 
@@ -197,9 +200,29 @@ def plan_page(query: AggQuery, source: MinuteSource, page_size: int, now_ms: int
     cap = min(query.limit, page_size)
     if hi <= lo:
         return Page(Bars.empty(), None)
+    unit = DAY_MS if query.timespan in _DAY_BASED else MINUTE_MS
     if query.sort == "asc":
-        return _plan_ascending(query, source, bucketing, lo, hi, cap)
-    return _plan_descending(query, source, bucketing, lo, hi, cap)
+        return _plan_ascending(query, source, bucketing, lo, hi, cap, unit)
+    return _plan_descending(query, source, bucketing, lo, hi, cap, unit)
+
+
+def _units(bars: Bars, unit: int) -> np.ndarray:
+    """For each minute bar, how many base aggregates (minutes, or days) the page has scanned up to
+    and including it: 1, 2, 3, … for minutes; the running count of distinct UTC days for days."""
+    if unit == MINUTE_MS:
+        return np.arange(1, len(bars) + 1)
+    day = bars.t // unit
+    return np.r_[True, day[1:] != day[:-1]].cumsum()
+
+
+def base_aggregates(minutes: Bars, timespan: str) -> int:
+    """What a page scanned, as the API counts it (`queryCount`): minutes, or days for day-based spans."""
+    return _count(minutes, DAY_MS if timespan in _DAY_BASED else MINUTE_MS)
+
+
+def _count(part: Bars, unit: int) -> int:
+    """Base aggregates in a part read on day boundaries (no day is split between two parts)."""
+    return len(part) if unit == MINUTE_MS else int(np.unique(part.t // unit).size)
 
 
 def _local_midnight(raw: str, tz: str, days_after: int) -> int:
@@ -207,17 +230,19 @@ def _local_midnight(raw: str, tz: str, days_after: int) -> int:
     return int(pd.Timestamp(day.isoformat()).tz_localize(tz).value // 1_000_000)
 
 
-def _chunk_ms(cap: int) -> int:
-    return (cap // 1440 + 2) * DAY_MS
+def _chunk_ms(cap: int, unit: int = MINUTE_MS) -> int:
+    """Days read at a time: enough for `cap` base aggregates (minutes, or days) and two more days."""
+    return ((cap // 1440 if unit == MINUTE_MS else cap) + 2) * DAY_MS
 
 
-def _plan_ascending(query: AggQuery, source: MinuteSource, bk: Bucketing, lo: int, hi: int, cap: int) -> Page:
+def _plan_ascending(query: AggQuery, source: MinuteSource, bk: Bucketing, lo: int, hi: int, cap: int,
+                    unit: int = MINUTE_MS) -> Page:
     parts, count, cursor = [], 0, lo
     while cursor < hi and count <= cap:
-        end = min(hi, (cursor // DAY_MS) * DAY_MS + _chunk_ms(cap))
+        end = min(hi, (cursor // DAY_MS) * DAY_MS + _chunk_ms(cap, unit))
         part = source(cursor, end)
         parts.append(part)
-        count += len(part)
+        count += _count(part, unit)
         cursor = end
     if count > cap:  # complete the bucket of the last minute read, so buckets are judged whole
         last = Bars.concat(parts).t[-1]
@@ -230,7 +255,7 @@ def _plan_ascending(query: AggQuery, source: MinuteSource, bk: Bucketing, lo: in
         return Page(bars, None)
     starts, first = group_starts(bars, bk)
     group_ends = np.r_[first[1:], len(bars)]
-    k = max(int(np.searchsorted(group_ends, cap, side="right")), 1)
+    k = max(int(np.searchsorted(_units(bars, unit)[group_ends - 1], cap, side="right")), 1)
     taken = int(group_ends[k - 1])
     page = bars.select(slice(0, taken))
     more_read = taken < len(bars)
@@ -240,13 +265,14 @@ def _plan_ascending(query: AggQuery, source: MinuteSource, bk: Bucketing, lo: in
     return Page(page, replace(query, from_raw=str(next_start), page=query.page + 1))
 
 
-def _plan_descending(query: AggQuery, source: MinuteSource, bk: Bucketing, lo: int, hi: int, cap: int) -> Page:
+def _plan_descending(query: AggQuery, source: MinuteSource, bk: Bucketing, lo: int, hi: int, cap: int,
+                     unit: int = MINUTE_MS) -> Page:
     parts, count, cursor = [], 0, hi
     while cursor > lo and count <= cap:
-        start = max(lo, -(-cursor // DAY_MS) * DAY_MS - _chunk_ms(cap))
+        start = max(lo, -(-cursor // DAY_MS) * DAY_MS - _chunk_ms(cap, unit))
         part = source(start, cursor)
         parts.append(part)
-        count += len(part)
+        count += _count(part, unit)
         cursor = start
     if count > cap:
         first_t = Bars.concat(parts[::-1]).t[0]
@@ -259,7 +285,8 @@ def _plan_descending(query: AggQuery, source: MinuteSource, bk: Bucketing, lo: i
         return Page(bars, None)
     starts, first = group_starts(bars, bk)
     # Whole buckets from the end while the count stays within the cap (at least one bucket).
-    from_end = len(bars) - first  # minutes from each group's first bar to the end
+    units = _units(bars, unit)
+    from_end = units[-1] - units[first] + 1  # base aggregates from each group's first bar to the end
     k = max(int(np.sum(from_end <= cap)), 1)
     cut = int(first[len(first) - k])
     page = bars.select(slice(cut, len(bars)))

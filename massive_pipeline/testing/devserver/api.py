@@ -138,7 +138,7 @@ def _aggregates(segments: list[str], params: dict[str, str], ctx: Context) -> Re
         if f.empty_answer != "missing":
             body["results"] = None if f.empty_answer == "null" else []
         return Response.json(200, body)
-    body["queryCount"] = len(page.minutes)
+    body["queryCount"] = aggs.base_aggregates(page.minutes, query.timespan)
     body["resultsCount"] = len(served)
     if len(served):
         results = aggs.results_json(served, integer_volume=inst.integer_volume, descending=query.sort == "desc")
