@@ -51,6 +51,7 @@ from massive_pipeline.massive.errors import (
     MassiveTimeoutError,
 )
 from massive_pipeline.massive.models import BarStream, FetchResult, empty_bars
+from massive_pipeline.massive.ratelimit import settle_ticket
 from massive_pipeline.massive.redact import Redactor
 
 DEFAULT_BASE_URL = "https://data-api.binance.vision"
@@ -258,6 +259,14 @@ class BinanceClient:
         return frame.drop(columns="_forming"), forming, before - len(frame)
 
     # ------------------------------------------------------------------ one request, with retries
+    def _send(self, params: dict[str, str], ticket: object) -> httpx.Response:
+        """One HTTP attempt; the limiter's ticket is settled as soon as it ends, answered or not, so
+        the request's weight counts from a moment it had certainly reached the server by."""
+        try:
+            return self._http.get(KLINES_PATH, params=params)
+        finally:
+            settle_ticket(ticket)
+
     def _request(self, params: dict[str, str], weight: int, *, label: str, symbol: str) -> tuple[_Answer, int, int]:
         """GET the klines until a 2xx JSON answer or the retries of its failure kind run out.
 
@@ -266,11 +275,10 @@ class BinanceClient:
         throttled = failures = malformed = attempts = 0
         while True:
             attempts += 1
-            if self._acquire is not None:
-                self._acquire(weight)
+            ticket = self._acquire(weight) if self._acquire is not None else None
             self._count(requests=1, weight=weight)
             try:
-                response = self._http.get(KLINES_PATH, params=params)
+                response = self._send(params, ticket)
             except httpx.TimeoutException as exc:
                 self._count(timeouts=1)
                 failures += 1

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import pandas as pd
 from dagster import AssetCheckEvaluation, AssetExecutionContext
 
-from massive_pipeline.candles.heap import RELEASE_AFTER_BARS, release_freed_memory
+from massive_pipeline.candles.heap import RELEASE_AFTER_BARS, long_lived_objects_frozen, release_freed_memory
 from massive_pipeline.candles.run_totals import RunTotals
 from massive_pipeline.candles.slices import SLICE_BASE_BARS, Slice
 from massive_pipeline.candles.write_report import CandleWriteConfig
@@ -101,9 +101,10 @@ class RangedWrite:
         self._history: pd.DataFrame | None = None  # the bars before the waiting slice, once known
 
     def run(self, slices: Iterable[Slice]) -> RangedWrite:
-        for piece in slices:
-            self.write(piece)
-        self._check(None)
+        with long_lived_objects_frozen():  # so the release after each slice scans only the run's objects
+            for piece in slices:
+                self.write(piece)
+            self._check(None)
         return self
 
     def write(self, piece: Slice) -> None:

@@ -4,7 +4,8 @@ Why it looks the way it does:
 - The key travels only in the `Authorization` header; every text the client emits (errors, logs,
   per-ticker error strings) also goes through a redactor bound to the key.
 - Every HTTP attempt - first page, later pages and retries - first calls `acquire()`, the shared
-  rate limiter, so pagination and retries can never push a worker past the plan's limit.
+  rate limiter, so pagination and retries can never push a worker past the plan's limit; what it
+  returns (the limiter's ticket) is settled when the attempt ends, so the request counts from then.
 - Failures are typed (see `errors.py`) and bounded: 401/403 stop at once; 429 waits `Retry-After`
   (or `throttle_wait`) and retries; 5xx, broken connections and timeouts retry with exponential
   backoff and jitter (they share one budget of `max_retries` per request; 429s have their own,
@@ -65,6 +66,7 @@ from massive_pipeline.massive.models import (
     snapshot_from_universal,
     snapshot_from_v2,
 )
+from massive_pipeline.massive.ratelimit import settle_ticket
 from massive_pipeline.massive.redact import Redactor
 from massive_pipeline.massive.stamps import normalize_stamps
 
@@ -100,7 +102,7 @@ class MassiveClient:
         base_url: str,
         api_key: str,
         *,
-        acquire: Callable[[], None] | None = None,
+        acquire: Callable[[], object] | None = None,
         timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
         max_retries: int = 5,
         backoff_base: float = 0.5,
@@ -393,6 +395,14 @@ class MassiveClient:
         return url
 
     # ------------------------------------------------------------------ one request, with retries
+    def _send(self, target: str | httpx.URL, params: dict[str, str] | None, ticket: object) -> httpx.Response:
+        """One HTTP attempt; the limiter's ticket is settled as soon as it ends, answered or not, so
+        the request counts from a moment it had certainly reached the server by (ratelimit.py)."""
+        try:
+            return self._http.get(target, params=params)
+        finally:
+            settle_ticket(ticket)
+
     def _request(self, target: str | httpx.URL, params: dict[str, str] | None, *, label: str,
                  cost: _Cost) -> dict[str, Any]:
         """GET `target` until it answers 2xx JSON or the retries for its failure kind run out."""
@@ -400,13 +410,12 @@ class MassiveClient:
         attempt = 0
         while True:
             attempt += 1
-            if self._acquire is not None:
-                self._acquire()
+            ticket = self._acquire() if self._acquire is not None else None
             self._bump("requests")
             cost.requests += 1
             started = time.monotonic()
             try:
-                response = self._http.get(target, params=params)
+                response = self._send(target, params, ticket)
             except httpx.TimeoutException as exc:
                 self._bump("timeouts")
                 failures += 1

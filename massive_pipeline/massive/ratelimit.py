@@ -43,10 +43,21 @@ budget lives:
 `acquired` and `acquired_critical` count units, `requests` counts requests (equal for a
 weight-1 budget such as Massive's).
 
+**A request counts from its answer.** The server counts a request when it arrives, and a process
+can stall between its decision and the send (descheduled on a loaded host, a cold connection):
+a request that arrived a second after its decision would, with its entry stamped at the
+decision, let the request five entries later arrive less than a window after it, and draw a 429.
+So the clients take a `Ticket` (`take`) and settle it when the answer is in (or the attempt
+failed): settling moves the request's entries to that moment, which is never before the request
+reached the server. Until then the decision's stamp stands, so the entry counts while the
+request is in flight; a process killed mid-request leaves it stamped at the decision, as before.
+A window is therefore measured from each request's end, which costs a request's duration of
+throughput per window and no 429 whatever the delay before the send.
+
 What else the module adds:
 
-* a safety margin on the window, because the server counts arrival times while the limiter counts
-  decision times, and the two differ by the request's latency;
+* a safety margin on the window, for what settling cannot see: a request whose attempt is never
+  settled (`acquire`, a killed process) counts from its decision, and hosts' clocks differ;
 * the time of a decision is read inside the atomic step, after the lock is held: a process that
   waited for the lock never stamps its request in the past. By default it is the backend's own
   clock (PostgreSQL `clock_timestamp()`, Redis `TIME`; SQLite, a local file, the host's), so
@@ -194,6 +205,10 @@ class _Backend(ABC):
         """Forget a waiter that gave up (its lease would also run out)."""
 
     @abstractmethod
+    def settle(self, attempt: Attempt, budget: Budget, clock: MsClock | None) -> None:
+        """Restamp the granted request's entries with now (never earlier than they were)."""
+
+    @abstractmethod
     def now_ms(self) -> int:
         """The backend's clock, the one decisions are stamped with."""
 
@@ -252,7 +267,7 @@ class _SQLBackend(_Backend):
                                                    int(critical_waiting), attempt.weight)
             critical = int(attempt.critical)
             if not k_all and not k_nc:
-                _insert_units(q, log, now, critical, attempt.weight)
+                _insert_units(q, log, now, critical, attempt.weight, attempt.waiter)
                 q(f"DELETE FROM {waiters} WHERE id = ?", (attempt.waiter,))
                 for name, value in _grant_counts(attempt):
                     q(f"INSERT INTO {self.stats_table}(name, value) VALUES (?, ?) ON CONFLICT(name) "
@@ -279,6 +294,11 @@ class _SQLBackend(_Backend):
     def leave(self, attempt: Attempt) -> None:
         with self._transaction() as q:
             q(f"DELETE FROM {self.waiters_table} WHERE id = ?", (attempt.waiter,))
+
+    def settle(self, attempt: Attempt, budget: Budget, clock: MsClock | None) -> None:
+        with self._transaction() as q:
+            now = clock() if clock is not None else self._db_now(q)
+            q(f"UPDATE {self.log_table} SET ts_ms = ? WHERE waiter = ? AND ts_ms < ?", (now, attempt.waiter, now))
 
     def now_ms(self) -> int:
         with self._read() as q:
@@ -309,12 +329,13 @@ class _SQLBackend(_Backend):
 _UNITS_PER_INSERT = 200  # rows of one multi-row INSERT: far under SQLite's bound-parameter limit
 
 
-def _insert_units(q: _Execute, log: str, now: int, critical: int, weight: int) -> None:
-    """Log a request of weight `weight` as that many unit entries with one send time."""
+def _insert_units(q: _Execute, log: str, now: int, critical: int, weight: int, waiter: str) -> None:
+    """Log a request of weight `weight` as that many unit entries with one send time, under its
+    waiter id (what `settle` restamps)."""
     for start in range(0, weight, _UNITS_PER_INSERT):
         rows = min(_UNITS_PER_INSERT, weight - start)
-        q(f"INSERT INTO {log}(ts_ms, critical) VALUES " + ", ".join(["(?, ?)"] * rows),
-          (now, critical) * rows)
+        q(f"INSERT INTO {log}(ts_ms, critical, waiter) VALUES " + ", ".join(["(?, ?, ?)"] * rows),
+          (now, critical, waiter) * rows)
 
 
 def _grant_counts(attempt: Attempt) -> list[tuple[str, float]]:
@@ -327,7 +348,7 @@ def _grant_counts(attempt: Attempt) -> list[tuple[str, float]]:
 
 
 _SQLITE_SCHEMA = """
-CREATE TABLE IF NOT EXISTS {log} (ts_ms INTEGER NOT NULL, critical INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS {log} (ts_ms INTEGER NOT NULL, critical INTEGER NOT NULL, waiter TEXT);
 CREATE INDEX IF NOT EXISTS {log}_ts ON {log} (ts_ms);
 CREATE TABLE IF NOT EXISTS {waiters} (
     id TEXT PRIMARY KEY, critical INTEGER NOT NULL, lease_until_ms INTEGER NOT NULL,
@@ -336,6 +357,8 @@ CREATE TABLE IF NOT EXISTS {stats} (name TEXT PRIMARY KEY, value REAL NOT NULL);
 """
 # the column a waiter's weight lives in, added to waiter tables made before budgets had weights
 _WAITER_WEIGHT_COLUMN = "weight INTEGER NOT NULL DEFAULT 1"
+# the request an entry belongs to, added to log tables made before requests were settled
+_LOG_WAITER_COLUMN = "waiter TEXT"
 
 
 class _SQLiteBackend(_SQLBackend):
@@ -360,6 +383,9 @@ class _SQLiteBackend(_SQLBackend):
             columns = {row[1] for row in self._conn.execute(f"PRAGMA table_info({self.waiters_table})")}
             if "weight" not in columns:
                 self._conn.execute(f"ALTER TABLE {self.waiters_table} ADD COLUMN {_WAITER_WEIGHT_COLUMN}")
+            columns = {row[1] for row in self._conn.execute(f"PRAGMA table_info({self.log_table})")}
+            if "waiter" not in columns:
+                self._conn.execute(f"ALTER TABLE {self.log_table} ADD COLUMN {_LOG_WAITER_COLUMN}")
         # the log only matters for a window: losing the last commits to a power cut is harmless
         self._conn.execute("PRAGMA synchronous=NORMAL")
 
@@ -421,17 +447,18 @@ class _PostgresBackend(_SQLBackend):
         with self._pool.connection() as conn, conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (_PG_SCHEMA_LOCK,))
             conn.execute(f"CREATE TABLE IF NOT EXISTS {self.log_table} "
-                         "(ts_ms BIGINT NOT NULL, critical SMALLINT NOT NULL)")
+                         "(ts_ms BIGINT NOT NULL, critical SMALLINT NOT NULL, waiter TEXT)")
             conn.execute(f"CREATE INDEX IF NOT EXISTS {self.log_table}_ts ON {self.log_table} (ts_ms)")
             conn.execute(f"CREATE TABLE IF NOT EXISTS {self.waiters_table} "
                          "(id TEXT PRIMARY KEY, critical SMALLINT NOT NULL, lease_until_ms BIGINT NOT NULL, "
                          "weight INTEGER NOT NULL DEFAULT 1)")
             # tables made before weights: ADD COLUMN IF NOT EXISTS would still lock the table
             # exclusively at every start, so look first
-            if conn.execute("SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() "
-                            "AND table_name = %s AND column_name = 'weight'",
-                            (self.waiters_table,)).fetchone() is None:
-                conn.execute(f"ALTER TABLE {self.waiters_table} ADD COLUMN {_WAITER_WEIGHT_COLUMN}")
+            for table, column, definition in ((self.waiters_table, "weight", _WAITER_WEIGHT_COLUMN),
+                                              (self.log_table, "waiter", _LOG_WAITER_COLUMN)):
+                if conn.execute("SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() "
+                                "AND table_name = %s AND column_name = %s", (table, column)).fetchone() is None:
+                    conn.execute(f"ALTER TABLE {table} ADD COLUMN {definition}")
             conn.execute(f"CREATE TABLE IF NOT EXISTS {self.stats_table} "
                          "(name TEXT PRIMARY KEY, value DOUBLE PRECISION NOT NULL)")
 
@@ -539,6 +566,33 @@ return {0, wait}
 """
 
 
+# Settling in Redis: each of the request's log members (`id`, `id:2` … `id:w`, in the non-critical
+# log too for a non-critical request) gets the score now where it had less; the keys' expiry is
+# renewed, as an entry now counts until a window after now. KEYS: log, non-critical log. ARGV: now
+# (ms, or -1 for the server's clock), interval ms, waiter id, weight, critical (0/1).
+_REDIS_SETTLE = """
+local now = tonumber(ARGV[1])
+if now < 0 then
+  if redis.replicate_commands then pcall(redis.replicate_commands) end
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local interval, id, weight = tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
+local keys = {KEYS[1]}
+if ARGV[5] ~= '1' then keys[2] = KEYS[2] end
+for _, key in ipairs(keys) do
+  for i = 1, weight do
+    local m = id
+    if i > 1 then m = id .. ':' .. i end
+    local score = redis.call('ZSCORE', key, m)
+    if score and tonumber(score) < now then redis.call('ZADD', key, 'XX', now, m) end
+  end
+  redis.call('PEXPIRE', key, interval * 2)
+end
+return 1
+"""
+
+
 def _critical_member(attempt: Attempt) -> str:
     """A waiting critical request's member in Redis: its weight rides in the name (`id|w`)."""
     return attempt.waiter if attempt.weight == 1 else f"{attempt.waiter}|{attempt.weight}"
@@ -561,6 +615,7 @@ class _RedisBackend(_Backend):
         names = ("log", "log:noncritical", "waiting", "waiting:critical", "stats")
         self._keys = [f"{{{prefix}}}:{name}" for name in names]
         self._script = self._redis.register_script(_REDIS_ATTEMPT)
+        self._settle_script = self._redis.register_script(_REDIS_SETTLE)
 
     def attempt(self, attempt: Attempt, budget: Budget, clock: MsClock | None) -> int | None:
         granted, wait = self._script(keys=self._keys, args=[
@@ -573,6 +628,11 @@ class _RedisBackend(_Backend):
     def leave(self, attempt: Attempt) -> None:
         self._redis.zrem(self._keys[2], attempt.waiter)
         self._redis.zrem(self._keys[3], _critical_member(attempt))
+
+    def settle(self, attempt: Attempt, budget: Budget, clock: MsClock | None) -> None:
+        self._settle_script(keys=self._keys[:2], args=[
+            -1 if clock is None else clock(), budget.interval_ms, attempt.waiter, attempt.weight,
+            int(attempt.critical)])
 
     def now_ms(self) -> int:
         seconds, micros = self._redis.time()
@@ -607,6 +667,36 @@ def _backend_for(url: str | None, budget: str = DEFAULT_BUDGET) -> _Backend:
     raise RateLimiterConfigError(
         f"MASSIVE_RATE_LIMIT_URL {mask_url(url)!r} is not a sqlite:///, postgresql:// or redis:// URL"
     )
+
+
+class Ticket:
+    """A granted request: `settle()` once its answer is in (or its attempt failed), so that it
+    counts from then; settling twice does nothing more, and a settle the backend cannot take is
+    dropped (the request then counts from its decision, as an unsettled one does)."""
+
+    def __init__(self, limiter: SharedRateLimiter, attempt: Attempt) -> None:
+        self._limiter, self._attempt = limiter, attempt
+        self._settled = False
+
+    @property
+    def waited_seconds(self) -> float:
+        return self._attempt.waited_seconds
+
+    def settle(self) -> None:
+        if self._settled:
+            return
+        self._settled = True
+        # the request's own outcome is what the caller reports; a lost settle only shortens the count
+        with suppress(Exception):
+            self._limiter._settle(self._attempt)  # noqa: SLF001 - the ticket is the limiter's
+
+
+def settle_ticket(ticket: object) -> None:
+    """Settle what a client's `acquire` hook returned, when it is a `Ticket` (a hook may return
+    nothing, or the seconds waited)."""
+    settle = getattr(ticket, "settle", None)
+    if callable(settle):
+        settle()
 
 
 class SharedRateLimiter:
@@ -668,7 +758,14 @@ class SharedRateLimiter:
 
     def acquire(self, critical: bool = False, weight: int = 1) -> float:
         """Wait until this request of `weight` units may be sent, record it as sent; returns the
-        seconds spent waiting. A weight the budget can never hold is refused at once."""
+        seconds spent waiting. The request counts from now: a client that can say when its answer
+        came uses `take` and settles the ticket."""
+        return self.take(critical, weight).waited_seconds
+
+    def take(self, critical: bool = False, weight: int = 1) -> Ticket:
+        """Wait until this request of `weight` units may be sent and record it as sent; the ticket's
+        `settle()`, called once the answer is in or the attempt failed, makes the request count from
+        then (module docstring). A weight the budget can never hold is refused at once."""
         self._check_weight(critical, weight)
         waiter = uuid.uuid4().hex
         started = self._timer()
@@ -679,7 +776,7 @@ class SharedRateLimiter:
                 attempt = Attempt(waiter, critical, waited, self._lease_ms, weight)
                 wait_ms = self._backend.attempt(attempt, self._budget, self._clock_ms)
                 if wait_ms is None:
-                    return waited
+                    return Ticket(self, attempt)
                 # wake just after the entry expires; never longer than the poll (the lease's heartbeat)
                 self._sleep(min(wait_ms + 2, self._poll_ms) / 1000)
         except BaseException:
@@ -697,6 +794,9 @@ class SharedRateLimiter:
             raise RequestWeightError(
                 f"non-critical request weight {weight} exceeds the {self.budget} budget's non-critical "
                 f"share of {self._budget.noncritical_limit} (limit {self.limit} - reserve {self.reserve})")
+
+    def _settle(self, attempt: Attempt) -> None:
+        self._backend.settle(attempt, self._budget, self._clock_ms)
 
     def _leave(self, attempt: Attempt) -> None:
         # the error that stopped the wait is the one to report; the lease ends on its own anyway

@@ -78,7 +78,7 @@ class BinanceResource(ConfigurableResource):
         limiter = self.limiter
         client = BinanceClient(
             self.base_url,
-            acquire=lambda weight: limiter.acquire(critical=critical, weight=weight),
+            acquire=lambda weight: limiter.take(critical=critical, weight=weight),
             timeout=self.timeout_seconds,
             max_retries=self.max_retries,
         )

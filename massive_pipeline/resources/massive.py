@@ -1,8 +1,9 @@
 """Dagster resources: the one door to the Massive API, and the candle store.
 
 Every asset, check, sensor and schedule reaches the API through `MassiveResource`, which builds
-the HTTP client with the shared rate limiter's `acquire` as its per-request hook: pages and retries
-take tokens exactly like first requests, in every process. Whether a run's requests may use the
+the HTTP client with the shared rate limiter's `take` as its per-request hook: pages and retries
+take tokens exactly like first requests, in every process, and each attempt's ticket is settled
+when it ends (the request counts from its answer, `massive/ratelimit.py`). Whether a run's requests may use the
 limiter's critical reserve follows from why the run was launched (`uses_critical_reserve`).
 """
 
@@ -92,7 +93,7 @@ class MassiveResource(ConfigurableResource):
         client = MassiveClient(
             self.base_url,
             self.api_key,
-            acquire=lambda: limiter.acquire(critical=critical),
+            acquire=lambda: limiter.take(critical=critical),
             timeout=self.timeout_seconds,
             max_retries=self.max_retries,
         )

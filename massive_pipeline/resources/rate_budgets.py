@@ -6,8 +6,8 @@ reserve=..., backend_url=...)`. Budgets never count each other's requests, so a 
 cannot spend Massive's 5 requests a minute and a Massive backfill cannot spend Binance's weight.
 What a unit is belongs to the provider: Massive counts requests (every request weighs 1), Binance
 counts request weight (a request's `weight` depends on its `limit`). The provider's client asks
-`acquire(critical, weight)` before every HTTP attempt, retries included, with the weight the
-provider will charge; `critical` follows from why the run was launched, as for Massive
+`take(critical, weight)` before every HTTP attempt, retries included, with the weight the
+provider will charge, and settles the ticket when the attempt ends; `critical` follows from why the run was launched, as for Massive
 (`uses_critical_reserve`).
 
 | provider | limit (per minute) | critical reserve (share) | unit |

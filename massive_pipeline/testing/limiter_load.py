@@ -54,7 +54,7 @@ def _worker(
                                 margin_ms=margin_ms)
     sent = 0
     day = pd.Timestamp("2026-01-06", tz="UTC")
-    with MassiveClient(url, key, acquire=lambda: limiter.acquire(critical=critical, weight=weight)) as client:
+    with MassiveClient(url, key, acquire=lambda: limiter.take(critical=critical, weight=weight)) as client:
         deadline = line.wait_for_go()
         while True:
             # the limiter, not this loop, decides when the next request goes; stop once a token
@@ -141,7 +141,7 @@ def _binance_worker(url: str, limit: int, window: float, backend_url: str | None
     limiter = SharedRateLimiter(limit, window, budget="binance", backend_url=backend_url, margin_ms=margin_ms)
     sent = 0
     start = pd.Timestamp("2026-03-02", tz="UTC")
-    with BinanceClient(url, acquire=lambda weight: limiter.acquire(weight=weight)) as client:
+    with BinanceClient(url, acquire=lambda weight: limiter.take(weight=weight)) as client:
         deadline = line.wait_for_go()
         while time.time() < deadline:
             client.get_klines("BTCUSDT", "1m", start, start + pd.Timedelta(minutes=klines))

@@ -463,6 +463,8 @@ class _Daemon:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=60)
+        if not self._thread.is_alive():
+            self.queue.__exit__(None, None, None)  # its launch threads, when the instance dequeues with threads
 
     def iterate(self) -> None:
         """A backfill daemon iteration when one is due, then one run queue daemon iteration."""

@@ -92,7 +92,10 @@ def fetch(client: MassiveClient, **kwargs: Any) -> FetchResult:
 
 @pytest.fixture(scope="module")
 def clean_bars(server: DevServer) -> pd.DataFrame:
-    """The window as one clean single-page fetch: the reference the fault tests must reproduce."""
+    """The window as one clean single-page fetch: the reference the fault tests must reproduce.
+    Module-scoped fixtures are set up before the function-scoped reset, so the one test this is
+    first built for may find the faults the previous test left: reset here too."""
+    server.reset()
     with MassiveClient(server.url, KEY) as client:
         result = fetch(client)
     assert result.pages == 1 and len(result.bars) > 200
