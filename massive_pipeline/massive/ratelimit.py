@@ -482,6 +482,16 @@ class _PostgresBackend(_SQLBackend):
         self._pool.close()
 
 
+# The decision's time in a Redis script: ARGV[1] (ms), or the server's clock when it is -1.
+_REDIS_NOW = """
+local now = tonumber(ARGV[1])
+if now < 0 then
+  if redis.replicate_commands then pcall(redis.replicate_commands) end
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+"""
+
 # The same decision as `_SQLBackend.attempt` and `Budget.entries_to_expire`, in one script: Redis
 # runs a script atomically. KEYS: log, non-critical log, waiters, critical waiters, stats (sorted
 # sets scored by send time or lease end; one hash). ARGV: now (ms, or -1 for the server's clock),
@@ -489,13 +499,7 @@ class _PostgresBackend(_SQLBackend):
 # the wait worth counting, weight. A request of weight w is w log members (`id`, `id:2` … `id:w`);
 # a critical waiter's member carries its weight (`id|w`, plain `id` for weight 1). Returns {1, 0}
 # when granted, else {0, ms to wait}.
-_REDIS_ATTEMPT = """
-local now = tonumber(ARGV[1])
-if now < 0 then
-  if redis.replicate_commands then pcall(redis.replicate_commands) end
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
+_REDIS_ATTEMPT = _REDIS_NOW + """
 local interval, limit, nclimit = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local critical, id, lease = ARGV[5] == '1', ARGV[6], tonumber(ARGV[7])
 local waited, worth = tonumber(ARGV[8]), tonumber(ARGV[9])
@@ -570,13 +574,7 @@ return {0, wait}
 # log too for a non-critical request) gets the score now where it had less; the keys' expiry is
 # renewed, as an entry now counts until a window after now. KEYS: log, non-critical log. ARGV: now
 # (ms, or -1 for the server's clock), interval ms, waiter id, weight, critical (0/1).
-_REDIS_SETTLE = """
-local now = tonumber(ARGV[1])
-if now < 0 then
-  if redis.replicate_commands then pcall(redis.replicate_commands) end
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
+_REDIS_SETTLE = _REDIS_NOW + """
 local interval, id, weight = tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
 local keys = {KEYS[1]}
 if ARGV[5] ~= '1' then keys[2] = KEYS[2] end

@@ -26,7 +26,7 @@ DAY = pd.Timestamp("2026-01-06", tz="UTC")
 
 
 @pytest.mark.parametrize("backend_url", ["sqlite", "redis", "postgres"], indirect=True)
-def test_a_settled_request_counts_from_its_answer(backend_url):
+def test_a_settled_request_counts_from_its_answer(backend_url):  # noqa: F811 - the imported fixture
     """Five requests at 0, their answers at 3 and 4: the sixth goes a window after the first answer,
     not after the first decision; settling again changes nothing, an unsettled request counts from
     its decision (a non-critical request settles in the non-critical count too)."""
