@@ -53,7 +53,7 @@ def cmd_bootstrap(args: argparse.Namespace) -> int:
     from massive_pipeline.bootstrap.plan import Rate, plan_bootstrap
     from massive_pipeline.bootstrap.report import plan_lines
     from massive_pipeline.core.catalog import load_catalog
-    from massive_pipeline.definitions import default_resources
+    from massive_pipeline.location import default_resources
     from massive_pipeline.massive.ratelimit import reserve_for
 
     if args.plan_only and args.submit:
@@ -80,7 +80,7 @@ def cmd_bootstrap(args: argparse.Namespace) -> int:
         if not plan.runs:
             print("nothing to run: every planned series holds its required history")
             return _verify(store, plan, timeframes, now)
-        from massive_pipeline.definitions import build_definitions
+        from massive_pipeline.location import build_definitions
 
         defs = build_definitions(catalog, resources=resources)
         if args.submit:

@@ -52,7 +52,7 @@ def backfill_in_process(
     from dagster import DagsterInstance
 
     from massive_pipeline.cli.launch import run_candle_backfill
-    from massive_pipeline.definitions import build_definitions
+    from massive_pipeline.location import build_definitions
 
     dagster_home()
     defs = build_definitions()
@@ -73,7 +73,7 @@ def submit_backfill(specs, timeframes, start: dt.date, end: dt.date, *, accept_r
         submit_candle_backfill,
     )
     from massive_pipeline.cli import submit
-    from massive_pipeline.definitions import build_definitions
+    from massive_pipeline.location import build_definitions
 
     dagster_home()
     defs = build_definitions()

@@ -68,7 +68,7 @@ def _run_quality_job(job_name: str, op_name: str, config: dict[str, Any], purpos
 
     from massive_pipeline.cli.launch import run_job_in_process
     from massive_pipeline.core.paths import dagster_home
-    from massive_pipeline.definitions import build_definitions
+    from massive_pipeline.location import build_definitions
 
     dagster_home()
     defs = build_definitions()
@@ -173,7 +173,7 @@ def cmd_gaps_fill(args: argparse.Namespace) -> int:
     from massive_pipeline.core.paths import dagster_home
     from massive_pipeline.core.timeframes import Timeframe
     from massive_pipeline.dagster_compat import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
-    from massive_pipeline.definitions import build_definitions
+    from massive_pipeline.location import build_definitions
     from massive_pipeline.operations.settings import SYMBOL_TAG, OperationsSettings
     from massive_pipeline.quality.gap_detection import select_series
     from massive_pipeline.quality.gap_fill import GAP_TIMEFRAME_TAG, FillRange, fill_gaps

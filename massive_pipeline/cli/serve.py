@@ -45,7 +45,7 @@ def bind(host: str, port: int) -> socket.socket:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from massive_pipeline.definitions import build_definitions
+    from massive_pipeline.location import build_definitions
     from massive_pipeline.service import ServiceConfig, create_app
 
     config = ServiceConfig.from_env(lambda catalog: build_definitions(catalog))

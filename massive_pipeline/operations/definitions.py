@@ -1,6 +1,6 @@
 """The operations part of the code location: schedules, sensors, the snapshots asset, retention.
 
-Merged by the composition root (`massive_pipeline.definitions.build_definitions`); binds no resources (the code
+Merged by the composition root (`massive_pipeline.location.build_definitions`); binds no resources (the code
 location binds `massive`, `candle_store` and `redis_publisher` once for everything).
 """
 

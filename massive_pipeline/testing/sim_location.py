@@ -39,7 +39,7 @@ SIM_API_KEY = "simulation-key"
 def code_location(catalog: Catalog, settings: OperationsSettings, resources: Mapping[str, object],
                   executor: ExecutorDefinition | None = None) -> Definitions:
     """The code location itself (`build_definitions`), with the simulation's settings and resources."""
-    from massive_pipeline.definitions import build_definitions  # the root imports this package
+    from massive_pipeline.location import build_definitions  # the root imports this package
 
     return build_definitions(catalog, resources=resources, settings=settings, executor=executor)
 
