@@ -74,6 +74,7 @@ What else the module adds:
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import sqlite3
@@ -90,6 +91,8 @@ from typing import Any, Protocol
 
 from massive_pipeline.core.paths import dagster_home
 from massive_pipeline.store.engine import mask_url
+
+_LOG = logging.getLogger(__name__)
 
 DEFAULT_LEASE_SECONDS = 5.0
 # A wait that long counts in `waits`/`wait_seconds`; shorter ones are the cost of the decision itself.
@@ -684,9 +687,13 @@ class Ticket:
         if self._settled:
             return
         self._settled = True
-        # the request's own outcome is what the caller reports; a lost settle only shortens the count
-        with suppress(Exception):
+        # the request's own outcome is what the caller reports; a lost settle only shortens the
+        # count, so it is said in one line (the backend's masked label, the error's class) and dropped
+        try:
             self._limiter._settle(self._attempt)  # noqa: SLF001 - the ticket is the limiter's
+        except Exception as exc:  # noqa: BLE001 - any backend failure is the same lost settle
+            _LOG.warning("rate limiter %s: a request's settle was lost (%s); it counts from its decision",
+                         self._limiter.backend, type(exc).__name__)
 
 
 def settle_ticket(ticket: object) -> None:

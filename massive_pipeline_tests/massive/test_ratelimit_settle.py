@@ -165,3 +165,19 @@ def test_a_request_that_reaches_the_server_late_draws_no_429_once_settled(tmp_pa
         assert rejected == 0
     else:
         assert rejected >= 1
+
+
+def test_a_settle_the_backend_cannot_take_is_one_warning_line(tmp_path, caplog):
+    """A settle that fails (here: the log table gone under the limiter) does not fail the request
+    that was answered; it is said in one line naming the backend and the error, and dropped."""
+    path = tmp_path / "limiter.sqlite"
+    with SharedRateLimiter(5, 60.0, backend_url=f"sqlite:///{path}", margin_ms=0) as limiter:
+        ticket = limiter.take()
+        with sqlite3.connect(path) as conn:
+            conn.execute("DROP TABLE limiter_log")
+        with caplog.at_level("WARNING", logger="massive_pipeline.massive.ratelimit"):
+            ticket.settle()
+            ticket.settle()  # settled once: the second does nothing, says nothing
+    lines = [r.getMessage() for r in caplog.records if r.name == "massive_pipeline.massive.ratelimit"]
+    assert lines == [f"rate limiter {limiter.backend}: a request's settle was lost (OperationalError); "
+                     "it counts from its decision"]
